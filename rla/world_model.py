@@ -1,0 +1,133 @@
+"""The RLA world model: flow matching over the residual latent action, then one decoder pass.
+
+``LatentFlow`` (the trainable dynamics) maps the condition ``(z_t, a)`` to a distribution over
+latent actions ``u (B, Q, C)``. Its condition stage runs once per prediction; its flow stage is a
+small transformer over the ``Q`` noisy latent tokens (flow time through adaLN, cross-attention
+to the condition tokens) integrated with Euler steps (see :mod:`rla.flow`). ``RLAWorldModel``
+joins it with the frozen autoencoder's decoder: ``z_{t+k} = decode(z_t, u)``.
+
+Latent actions are standardised per element with statistics from the training data
+(:meth:`LatentFlow.set_latent_stats`) before the flow sees them.
+"""
+# No `from __future__ import annotations`: the Hub mixin reads the `config` annotation.
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from rla.autoencoder import RLAAutoencoder
+from rla.conditioning import ConditionEncoder
+from rla.flow import AffinePath, euler_sample, logit_normal_times
+from rla.hub import HubModule
+from rla.layers import Block, TimeEmbedding
+from rla.rollout import WorldModelMixin
+
+
+@dataclass
+class LatentFlowConfig:
+    num_tokens: int = 64  # N, patch tokens per frame (as the autoencoder)
+    token_dim: int = 768  # D
+    action_dim: int = 4  # A, env action dimensions
+    num_queries: int = 8  # Q, latent-action tokens (as the autoencoder)
+    latent_dim: int = 32  # C (as the autoencoder)
+    width: int = 256  # transformer width
+    condition_depth: int = 4  # blocks over z_t tokens (run once per prediction)
+    flow_depth: int = 4  # blocks over the Q noisy latent tokens (run every Euler step)
+    heads: int = 4
+    mlp_ratio: float = 4.0
+    sigma_min: float = 1e-5  # terminal noise floor of the flow path
+    sample_steps: int = 10  # default Euler steps at inference
+    time_mean: float = 0.0  # logit-normal training-time distribution: mean
+    time_std: float = 1.0  # ... and standard deviation
+
+    def __post_init__(self):
+        for name in ("num_tokens", "token_dim", "action_dim", "num_queries", "latent_dim", "width", "condition_depth", "flow_depth", "sample_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"LatentFlowConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.width % self.heads:
+            raise ValueError(f"LatentFlowConfig.width ({self.width}) must be divisible by heads ({self.heads})")
+
+
+class LatentFlow(HubModule):
+    """Flow-matching dynamics over residual latent actions."""
+
+    config_class = LatentFlowConfig
+
+    def __init__(self, config: LatentFlowConfig):
+        super().__init__()
+        self.config = c = config
+        self.path = AffinePath(c.sigma_min)
+        self.condition = ConditionEncoder(c.num_tokens, c.token_dim, c.action_dim, c.width, c.condition_depth, c.heads, c.mlp_ratio)
+        self.latent_in = nn.Linear(c.latent_dim, c.width)
+        self.latent_pos = nn.Parameter(torch.randn(1, c.num_queries, c.width) * 0.02)
+        self.time = TimeEmbedding(c.width)
+        self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_ratio, cross=True, cond_dim=c.width) for _ in range(c.flow_depth))
+        self.norm = nn.LayerNorm(c.width)
+        self.out = nn.Linear(c.width, c.latent_dim)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+        self.register_buffer("u_mean", torch.zeros(c.num_queries, c.latent_dim))
+        self.register_buffer("u_std", torch.ones(c.num_queries, c.latent_dim))
+
+    @torch.no_grad()
+    def set_latent_stats(self, u: torch.Tensor) -> None:
+        """Standardisation statistics from training latent actions ``u (M, Q, C)``."""
+        self.u_mean.copy_(u.mean(0))
+        self.u_std.copy_(u.std(0).clamp_min(1e-4))
+
+    def velocity(self, x: torch.Tensor, t: torch.Tensor, cond: tuple) -> torch.Tensor:
+        """Velocity of standardised latents ``x (B, Q, C)`` at times ``t (B,)``; ``cond`` from :meth:`prepare`."""
+        kvs, action = cond
+        h = self.latent_in(x) + self.latent_pos
+        c = self.time(t) + action  # (B, W)
+        for block, kv in zip(self.blocks, kvs):
+            h = block(h, c, kv)
+        return self.out(self.norm(h))
+
+    def prepare(self, z_t: torch.Tensor, a: torch.Tensor) -> tuple:
+        """Run the condition stage once: cross-attention keys/values per flow block + action vector."""
+        tokens, action = self.condition(z_t, a)
+        return [block.cross.project_kv(tokens) for block in self.blocks], action
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        """Flow-matching loss for ``batch["z_t"] (B,N,D)``, ``batch["actions"] (B,K,A)``, ``batch["u"] (B,Q,C)``."""
+        x_0 = (batch["u"] - self.u_mean) / self.u_std
+        t = logit_normal_times(x_0.shape[0], self.config.time_mean, self.config.time_std, device=x_0.device)
+        sample = self.path.sample(x_0, t)
+        v = self.velocity(sample.x_t, t, self.prepare(batch["z_t"], batch["actions"]))
+        mse = (v - sample.velocity).square().mean()
+        l1 = (v - sample.velocity).abs().mean()
+        return mse + l1, {"mse": mse.item(), "l1": l1.item()}
+
+    @torch.no_grad()
+    def sample_latent(self, z_t: torch.Tensor, a: torch.Tensor, *, steps: int | None = None, generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Sample latent actions ``u (B, Q, C)`` by Euler integration from noise (t = 1) to data (t = 0)."""
+        c = self.config
+        if noise is None:
+            noise = torch.randn(z_t.shape[0], c.num_queries, c.latent_dim, generator=generator).to(z_t.device)
+        cond = self.prepare(z_t, a)
+        x = euler_sample(lambda x, t: self.velocity(x, t, cond), noise, steps or c.sample_steps)
+        return x * self.u_std + self.u_mean
+
+
+class RLAWorldModel(nn.Module, WorldModelMixin):
+    """``predict(z_t, a)``: sample a latent action with :class:`LatentFlow`, decode it with the autoencoder."""
+
+    stochastic = True
+
+    def __init__(self, autoencoder: RLAAutoencoder, dynamics: LatentFlow):
+        super().__init__()
+        ae, dyn = autoencoder.config, dynamics.config
+        mismatch = [f for f in ("num_tokens", "token_dim", "num_queries", "latent_dim") if getattr(ae, f) != getattr(dyn, f)]
+        if mismatch:
+            raise ValueError(f"autoencoder and dynamics disagree on {mismatch}")
+        self.autoencoder, self.dynamics = autoencoder.eval(), dynamics.eval()
+
+    @property
+    def config(self) -> LatentFlowConfig:
+        return self.dynamics.config
+
+    @torch.no_grad()
+    def predict(self, z_t: torch.Tensor, a: torch.Tensor, *, steps: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``z_t (B, N, D)``, ``a (B, K, A)`` → predicted ``z_{t+k} (B, N, D)``."""
+        return self.autoencoder.decode(z_t, self.dynamics.sample_latent(z_t, a, steps=steps, generator=generator))

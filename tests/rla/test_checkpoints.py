@@ -1,0 +1,110 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rla import CheckpointError, EncoderSpec, LatentFlow, ModelPack, PackError, PackInfo, PixelPatchEncoder, RegressionWorldModel, RLAAutoencoder, TokenFlowWorldModel
+from rla.latent_map import LatentMap
+from tests.rla.helpers import tiny_configs, toy_batch, train
+
+MODELS = {"autoencoder": RLAAutoencoder, "dynamics": LatentFlow, "regression": RegressionWorldModel, "token_flow": TokenFlowWorldModel}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_save_load_is_bit_exact(tmp_path, name):
+    klass = MODELS[name]
+    model = klass(tiny_configs()[name])
+    for p in model.parameters():  # make every tensor non-trivial (zero-init heads included)
+        p.data.normal_()
+    model.save_pretrained(tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == ["model.safetensors"]
+    assert json.loads((tmp_path / "config.json").read_text())["num_tokens"] == model.config.num_tokens
+    loaded = klass.load(tmp_path)
+    assert loaded.config == model.config
+    state, loaded_state = model.state_dict(), loaded.state_dict()
+    assert state.keys() == loaded_state.keys()
+    for k in state:
+        assert torch.equal(state[k], loaded_state[k]), k
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        RLAAutoencoder.load(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="no model.safetensors"):
+        RLAAutoencoder.load(tmp_path / "empty")
+
+
+def test_truncated_checkpoint(tmp_path):
+    RLAAutoencoder(tiny_configs()["autoencoder"]).save_pretrained(tmp_path)
+    data = (tmp_path / "model.safetensors").read_bytes()
+    (tmp_path / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"model.safetensors is corrupt or truncated"):
+        RLAAutoencoder.load(tmp_path)
+
+
+def test_mismatched_checkpoint(tmp_path):
+    cfg = tiny_configs()
+    RegressionWorldModel(cfg["regression"]).save_pretrained(tmp_path / "reg")
+    with pytest.raises(CheckpointError, match="unknown fields"):
+        RLAAutoencoder.load(tmp_path / "reg")  # the wrong kind of model
+    RLAAutoencoder(cfg["autoencoder"]).save_pretrained(tmp_path / "ae")
+    conf = json.loads((tmp_path / "ae" / "config.json").read_text())
+    conf["width"] = 64  # weights no longer fit the config
+    (tmp_path / "ae" / "config.json").write_text(json.dumps(conf))
+    with pytest.raises(CheckpointError, match="does not match RLAAutoencoder"):
+        RLAAutoencoder.load(tmp_path / "ae")
+    (tmp_path / "ae" / "config.json").write_text("{ not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        RLAAutoencoder.load(tmp_path / "ae")
+
+
+def test_offline_hub_repo_is_a_clear_error():
+    with pytest.raises(CheckpointError, match="offline|Hub"):
+        RLAAutoencoder.load("nobody/no-such-rla-model")
+
+
+def _tiny_pack():
+    enc = PixelPatchEncoder(image_size=16, patch_size=4)  # 16 tokens of 48 values
+    from rla.presets import model_configs
+
+    cfg = model_configs("tiny", enc.num_tokens, enc.dim, 3)
+    info = PackInfo(encoder=EncoderSpec.of(enc), action_dim=3, action_names=["dx", "dy", "dz"], tasks=["PushCube"])
+    lm = LatentMap(np.random.rand(20, 32).astype(np.float32), np.random.rand(20, 2).astype(np.float32), {"task": np.array(["PushCube"] * 20)})
+    return ModelPack(info, enc, RLAAutoencoder(cfg["autoencoder"]), LatentFlow(cfg["dynamics"]),
+                     {"regression": RegressionWorldModel(cfg["regression"])}, latent_map=lm, results={"x": 1})
+
+
+def test_pack_round_trip(tmp_path):
+    pack = _tiny_pack()
+    for p in pack.dynamics.parameters():
+        p.data.normal_()
+    pack.save(tmp_path / "pack")
+    loaded = ModelPack.load(tmp_path / "pack")
+    assert loaded.info == pack.info and loaded.results == {"x": 1}
+    assert set(loaded.world_models()) == {"rla", "regression"}
+    for k, v in pack.dynamics.state_dict().items():
+        assert torch.equal(loaded.dynamics.state_dict()[k], v)
+    assert np.allclose(loaded.latent_map.coords, pack.latent_map.coords)
+    frames = torch.randint(0, 256, (2, 16, 16, 3), dtype=torch.uint8)
+    assert torch.equal(loaded.to_images(loaded.encoder.encode(frames)), frames)
+
+
+def test_pack_rejects_a_wrong_encoder_description():
+    pack = _tiny_pack()
+    with pytest.raises(PackError, match="does not describe"):
+        ModelPack(PackInfo(action_dim=3, action_names=["dx", "dy", "dz"]), pack.encoder, pack.autoencoder, pack.dynamics)
+
+
+def test_pack_errors(tmp_path):
+    with pytest.raises(PackError, match="not a folder, nor a Hub repo"):
+        ModelPack.load(tmp_path / "missing" / "pack")
+    with pytest.raises(PackError, match="no pack.json"):
+        ModelPack.load(tmp_path)
+    with pytest.raises(PackError, match="unreachable|offline"):
+        ModelPack.load("nobody/no-such-pack")
+    _tiny_pack().save(tmp_path / "p")
+    (tmp_path / "p" / "dynamics" / "model.safetensors").write_bytes(b"junk")
+    with pytest.raises(PackError, match="dynamics.*corrupt"):
+        ModelPack.load(tmp_path / "p")

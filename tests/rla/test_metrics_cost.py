@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+import torch
+
+from rla.cost import count_flops, measure_cost
+from rla.latent_map import LatentMap
+from rla.metrics import load_lpips, psnr, ssim, token_l1
+from rla import RegressionWorldModel
+from tests.rla.helpers import K, A, N, D, tiny_configs
+
+
+def test_ssim_and_psnr():
+    img = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
+    assert torch.allclose(ssim(img, img), torch.ones(2), atol=1e-5)
+    flat = torch.full((2, 32, 32, 3), 128, dtype=torch.uint8)  # structure-free: noise destroys SSIM
+    assert (ssim((flat.float() + torch.randn(flat.shape) * 20).to(torch.uint8), flat) < 0.3).all()
+    noisy = (img.float() + torch.randn_like(img.float()) * 20).clamp(0, 255).to(torch.uint8)
+    assert (ssim(noisy, img) < 0.99).all()
+    mse = ((noisy.float() - img.float()) / 255).square().mean(dim=(1, 2, 3))
+    assert torch.allclose(psnr(noisy, img), 10 * torch.log10(1 / mse), atol=1e-3)
+
+
+def test_masked_metrics_only_see_the_mask():
+    a = torch.zeros(1, 32, 32, 3, dtype=torch.uint8)
+    b = a.clone()
+    b[:, :, 16:] = 255  # right half differs
+    left = torch.zeros(1, 32, 32, dtype=torch.bool)
+    left[:, :, :8] = True
+    assert psnr(b, a, left) > 90 and psnr(b, a) < 10
+
+
+def test_token_l1():
+    p, t = torch.zeros(2, 4, 3), torch.ones(2, 4, 3)
+    t[:, 0] = 0
+    assert torch.allclose(token_l1(p, t), torch.full((2,), 0.75))
+    mask = torch.tensor([[True, False, False, False]] * 2)
+    assert torch.allclose(token_l1(p, t, mask), torch.zeros(2))
+
+
+def test_lpips_is_none_without_local_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert load_lpips() is None
+
+
+def test_cost_counts_flops_and_time():
+    model = RegressionWorldModel(tiny_configs()["regression"])
+    z, a = torch.randn(1, N, D), torch.randn(1, K, A)
+    cost = measure_cost(model, z, a, repeats=3)
+    assert cost.gflops * 1e9 == pytest.approx(count_flops(model.predict, z, a)) and cost.gflops > 0
+    assert 0 < cost.ms_median <= cost.ms_p95
+    lin = torch.nn.Linear(10, 20, bias=False)
+    assert count_flops(lin, torch.randn(3, 10)) == 2 * 3 * 10 * 20
+
+
+def test_latent_map_projects_points_onto_their_neighbours(tmp_path):
+    rng = np.random.default_rng(0)
+    lat = rng.normal(size=(50, 6)).astype(np.float32)
+    coords = rng.normal(size=(50, 2)).astype(np.float32)
+    m = LatentMap(lat, coords, {"t": np.arange(50)})
+    assert np.allclose(m.project(lat[:3], neighbours=1), coords[:3], atol=1e-4)
+    m.save(tmp_path / "map.npz")
+    m2 = LatentMap.load(tmp_path / "map.npz")
+    assert np.array_equal(m2.meta["t"], np.arange(50))
+    with pytest.raises(ValueError, match="latent size"):
+        m.project(np.zeros((1, 5)))

@@ -1,0 +1,1 @@
+from training.experts.cube import PushToGoalExpert as PullCubeToolExpert
