@@ -33,19 +33,21 @@ def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return (g[:, None] * g[None, :]).expand(3, 1, size, size).contiguous()
 
 
-def ssim_map(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-pixel SSIM ``(B, H, W)`` (Gaussian window 11, σ 1.5, averaged over channels)."""
-    x, y = _to_float(pred), _to_float(target)
+def ssim_map_float(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Differentiable SSIM map ``(B, 3, H, W)`` of float images ``(B, 3, H, W)`` in [0, 1]
+    (Gaussian window 11, σ 1.5)."""
     w = _gaussian_window().to(x.device)
     pad = w.shape[-1] // 2
     conv = lambda t: F.conv2d(F.pad(t, [pad] * 4, mode="reflect"), w, groups=3)  # noqa: E731
     mu_x, mu_y = conv(x), conv(y)
-    var_x = conv(x * x) - mu_x**2
-    var_y = conv(y * y) - mu_y**2
-    cov = conv(x * y) - mu_x * mu_y
+    var_x, var_y, cov = conv(x * x) - mu_x**2, conv(y * y) - mu_y**2, conv(x * y) - mu_x * mu_y
     c1, c2 = 0.01**2, 0.03**2
-    s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return s.mean(1)
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
+
+
+def ssim_map(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-pixel SSIM ``(B, H, W)`` of uint8 images, averaged over channels."""
+    return ssim_map_float(_to_float(pred), _to_float(target)).mean(1)
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

@@ -10,7 +10,7 @@ from rla.world_model import LatentFlowConfig
 _SIZES = {
     #        width heads ae_enc ae_dec queries latent cond flow steps
     "tiny": (32, 2, 1, 1, 4, 8, 1, 1, 4),
-    "cpu": (192, 4, 3, 3, 8, 32, 3, 2, 10),
+    "cpu": (128, 4, 3, 3, 8, 32, 3, 2, 10),
     "paper": (1024, 16, 12, 12, 32, 64, 8, 8, 30),
 }
 PRESETS = tuple(_SIZES)

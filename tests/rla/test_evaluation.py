@@ -1,0 +1,58 @@
+import numpy as np
+import torch
+
+from rla import EncoderSpec, LatentFlow, ModelPack, PackInfo, PixelPatchEncoder, RegressionWorldModel, RLAAutoencoder, TokenFlowWorldModel
+from rla.evaluation import evaluate_pack
+from rla.presets import model_configs
+
+
+def _pack():
+    enc = PixelPatchEncoder(32, 8)
+    cfg = model_configs("tiny", enc.num_tokens, enc.dim, 2)
+    info = PackInfo(encoder=EncoderSpec.of(enc), action_dim=2, action_names=["dx", "dy"], chunk=3)
+    return ModelPack(info, enc, RLAAutoencoder(cfg["autoencoder"]), LatentFlow(cfg["dynamics"]),
+                     {"regression": RegressionWorldModel(cfg["regression"]), "token_flow": TokenFlowWorldModel(cfg["token_flow"])})
+
+
+def _items(n=3, chunks=2, k=3):
+    rng = np.random.default_rng(0)
+    items = []
+    for i in range(n):
+        frame_0 = np.zeros((32, 32, 3), np.uint8)
+        frames = np.zeros((chunks, 32, 32, 3), np.uint8)
+        for c in range(chunks):  # a white square moving right
+            frames[c, 8:16, 8 * (c + 1): 8 * (c + 2)] = 255
+        frame_0[8:16, 0:8] = 255
+        items.append({"frame_0": frame_0, "frames": frames, "actions": rng.normal(size=(chunks, k, 2)).astype(np.float32),
+                      "foreground": None, "task": "toy", "episode_id": f"e{i}"})
+    return items
+
+
+def test_copy_floor_and_untrained_models_score_the_same():
+    # untrained models copy the start frame exactly (zero-initialised outputs), like the floor
+    res = evaluate_pack(_pack(), _items(), rla_steps=(1, 2), cost=False)
+    methods = res["methods"]
+    assert set(methods) == {"rla@1", "rla@2", "regression", "token_flow", "copy"}
+    copy = methods["copy"]["final"]
+    for name in ("rla@1", "regression"):
+        for metric in ("token_l1", "ssim", "psnr"):
+            assert abs(methods[name]["final"][metric] - copy[metric]) < 1e-5
+    assert len(methods["copy"]["per_chunk"]) == 7 and len(methods["copy"]["per_chunk"]["ssim"]) == 2
+    assert copy["token_l1_moving"] > copy["token_l1"]  # errors concentrate where things move
+    assert res["protocol"]["foreground"] == "changed patches" and copy["lpips"] is None
+
+
+def test_perfect_prediction_scores_perfectly():
+    pack = _pack()
+    items = _items(chunks=1)
+
+    class Oracle:
+        def rollout(self, z_0, actions, steps=None, generator=None):
+            return pack.encoder.encode(np.stack([it["frames"][0] for it in items]))[:, None]
+
+        def predict(self, z_t, a, steps=None, generator=None):
+            return z_t
+
+    pack.baselines = {"oracle": Oracle()}
+    res = evaluate_pack(pack, items, rla_steps=(1,), cost=False)["methods"]["oracle"]["final"]
+    assert res["token_l1"] < 1e-6 and res["ssim"] > 0.999 and res["psnr"] > 90

@@ -1,0 +1,80 @@
+"""What every training stage shares: CLI arguments, the encoder, episodes and their tokens."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rla.encoders import EncoderSpec, FeatureEncoder, build_encoder
+from training.loop import TrainConfig
+
+DEFAULT_CACHE = Path(os.environ.get("RLA_CACHE", Path.home() / ".cache" / "rla-explorer"))
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", nargs="+", required=True, help="recorded .h5 files or folders of them")
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--preset", default="cpu", help="model size: tiny, cpu or paper")
+    parser.add_argument("--encoder", default="pixel_patch", help="'pixel_patch' or a full timm name, e.g. vit_small_patch14_dinov2.lvd142m")
+    parser.add_argument("--encoder-weights", default=None, help="local weights for a timm encoder (default: HF cache / Hub)")
+    parser.add_argument("--image-size", type=int, default=128)
+    parser.add_argument("--patch-size", type=int, default=16, help="pixel_patch only")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache folder")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="episodes held out (never trained on)")
+    parser.add_argument("--minutes", type=float, default=None, help="wall-clock training budget")
+    parser.add_argument("--steps", type=int, default=None, help="maximum optimizer steps")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def train_config(args, **defaults) -> TrainConfig:
+    """A TrainConfig from the stage's defaults, overridden by the CLI."""
+    values = dict(defaults)
+    for arg, field in (("minutes", "max_minutes"), ("steps", "max_steps"), ("batch_size", "batch_size"), ("lr", "lr")):
+        if getattr(args, arg) is not None:
+            values[field] = getattr(args, arg)
+    return TrainConfig(seed=args.seed, **values)
+
+
+def encoder_spec(args) -> EncoderSpec:
+    if args.encoder == "pixel_patch":
+        return EncoderSpec(kind="pixel_patch", image_size=args.image_size, patch_size=args.patch_size)
+    return EncoderSpec(kind="timm", name=args.encoder, image_size=args.image_size)
+
+
+@dataclass
+class TokenData:
+    """Episodes of one split with their tokens ``(T+1, N, D)`` each."""
+
+    episodes: list
+    tokens: list
+
+    def pairs(self, k_range: tuple[int, int], seed: int = 0):
+        from rla.data import PairDataset
+
+        return PairDataset(self.episodes, k_range=k_range, seed=seed, tokens=self.tokens)
+
+
+def load_splits(args, encoder: FeatureEncoder | None = None) -> tuple[FeatureEncoder, TokenData, TokenData]:
+    """Encoder plus train and held-out token data (split by episode, fixed seed)."""
+    from rla.data import FeatureCache, load_episodes, split_episodes
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    encoder = encoder or build_encoder(encoder_spec(args), weights=args.encoder_weights)
+    episodes = load_episodes(args.data)
+    train, val = split_episodes(episodes, val_fraction=args.val_fraction, seed=0)
+    cache = FeatureCache(args.cache)
+    encode = lambda eps: [cache.episode_tokens(ep, encoder) for ep in eps]  # noqa: E731
+    return encoder, TokenData(train, encode(train)), TokenData(val, encode(val))
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, default=float))

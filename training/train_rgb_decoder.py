@@ -1,0 +1,65 @@
+"""Train the feature → RGB decoder for a non-invertible encoder (DINOv2/DINOv3).
+
+    python -m training.train_rgb_decoder --data data/pipeline --encoder vit_small_patch14_dinov2.lvd142m --image-size 224 --out runs/rgb --minutes 30
+
+Frames of the recorded episodes are encoded once (feature cache) and the decoder learns to
+reconstruct them: L1 + 0.2·(1 − SSIM), + 0.2·LPIPS when AlexNet weights are on disk.
+Writes ``OUT/rgb_decoder/`` (model.safetensors + config.json) and ``OUT/loss.csv``.
+"""
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+
+from rla.metrics import load_lpips
+from rla.rgb_decoder import RGBDecoder, RGBDecoderConfig
+from training.common import add_common_args, load_splits, train_config, write_json
+from training.loop import fit
+
+
+def frames_at(frames: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 ``(B, H, W, 3)`` resized to ``size`` (the decoder's output size)."""
+    if frames.shape[1] == size:
+        return frames
+    x = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=(size, size), mode="bilinear", antialias=True)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    encoder, train, val = load_splits(args)
+    rows, cols = encoder.grid
+    cfg = RGBDecoderConfig(grid=rows, token_dim=encoder.dim, image_size=encoder.image_size)
+    torch.manual_seed(args.seed)
+    decoder = RGBDecoder(cfg)
+    decoder.lpips = load_lpips()
+    tokens = torch.cat(train.tokens)  # (F, N, D)
+    frames = frames_at(torch.cat([torch.as_tensor(ep.frames) for ep in train.episodes]), cfg.image_size)
+    tc = train_config(args, max_minutes=30.0, batch_size=32, lr=1e-3)
+
+    def sample(gen: torch.Generator) -> dict:
+        idx = torch.randint(len(tokens), (tc.batch_size,), generator=gen)
+        return {"z": tokens[idx], "images": frames[idx]}
+
+    summary = fit(decoder, sample, tc, args.out, name="rgb_decoder")
+    decoder = getattr(decoder, "module", decoder).eval()
+    decoder.lpips = None
+    decoder.save_pretrained(args.out / "rgb_decoder")
+    from rla.metrics import psnr, ssim
+
+    z_val = torch.cat(val.tokens)[:256]
+    real = frames_at(torch.cat([torch.as_tensor(ep.frames) for ep in val.episodes])[:256], cfg.image_size)
+    pred = decoder.decode(z_val)
+    report = {"train": summary, "heldout_ssim": ssim(pred, real).mean().item(), "heldout_psnr": psnr(pred, real).mean().item(),
+              "encoder": encoder.fingerprint}
+    write_json(args.out / "rgb_decoder_eval.json", report)
+    print(f"held-out SSIM {report['heldout_ssim']:.3f}, PSNR {report['heldout_psnr']:.2f} dB")
+    return report
+
+
+if __name__ == "__main__":
+    main()
