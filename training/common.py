@@ -31,6 +31,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--exclude-task", action="append", default=[], help="leave a task out of training (repeatable)")
 
 
 def train_config(args, **defaults) -> TrainConfig:
@@ -70,6 +71,9 @@ def load_splits(args, encoder: FeatureEncoder | None = None) -> tuple[FeatureEnc
     encoder = encoder or build_encoder(encoder_spec(args), weights=args.encoder_weights)
     episodes = load_episodes(args.data)
     train, val = split_episodes(episodes, val_fraction=args.val_fraction, seed=0)
+    train = [ep for ep in train if ep.task not in set(args.exclude_task)]
+    if not train:
+        raise SystemExit(f"no training episodes left after excluding {args.exclude_task}")
     cache = FeatureCache(args.cache)
     encode = lambda eps: [cache.episode_tokens(ep, encoder) for ep in eps]  # noqa: E731
     return encoder, TokenData(train, encode(train)), TokenData(val, encode(val))

@@ -27,10 +27,11 @@ def eval_items(data, num_chunks: int, chunk: int, seed: int = 0, split: str = "h
     """Fixed-chunk evaluation items from the held-out split (or all episodes with split='all')."""
     from rla.data import ChunkEvalSet, load_episodes, split_episodes
 
-    episodes = load_episodes(data)
+    episodes = [ep for ep in load_episodes(data) if ep.task != "play"]  # Table 1 scores task episodes
     if split == "heldout":
         _, episodes = split_episodes(episodes, val_fraction=0.1, seed=0)
-    dataset = ChunkEvalSet(episodes, num_chunks=num_chunks, chunk=chunk, start=0)
+    # a reproducible random start per episode, so chunks cover contact as well as the approach
+    dataset = ChunkEvalSet(episodes, num_chunks=num_chunks, chunk=chunk, start="random", seed=seed)
     return [dataset[i] for i in range(len(dataset))]
 
 

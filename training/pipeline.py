@@ -5,10 +5,11 @@
 Stages (each skipped when its output exists, so an interrupted run resumes):
 
 1. collect scripted-expert episodes (clean and action-noise) for the Panda tasks, plus play;
-2. train the RLA autoencoder and, in parallel, the direct-regression baseline;
+2. train the RLA autoencoder and, in parallel, the direct-regression baseline (and an
+   autoencoder without one task, for the "generalizes" property);
 3. train the RLA flow dynamics (on the frozen autoencoder) and, in parallel, token-space flow;
 4. fit the latent-action map, save the pack, evaluate every method on held-out episodes and
-   write ``docs/results.md``.
+   write ``docs/results.md``; measure the three RLA properties into ``docs/properties.md``.
 
 Two processes with one thread each use a 2-core machine best. The ``cpu`` preset finishes in
 about two hours there.
@@ -42,13 +43,14 @@ class PipelinePreset:
     batch_size: int = 64
     minutes_cap: float = 60.0  # safety cap per training stage
     latent_map_points: int = 1500
+    holdout_task: str | None = "PokeCube"  # an extra autoencoder trained without it (the "generalizes" property)
 
 
 PRESETS = {
     "cpu": PipelinePreset(),
     # seconds-scale, for tests and smoke runs
     "tiny": PipelinePreset(model="tiny", tasks=["PushCube"], clean_episodes=2, noisy_episodes=1, play_episodes=1,
-                           image_size=64, ae_steps=20, wm_steps=20, batch_size=8, minutes_cap=2, latent_map_points=60),
+                           image_size=64, ae_steps=20, wm_steps=20, batch_size=8, minutes_cap=2, latent_map_points=60, holdout_task=None),
 }
 
 
@@ -90,6 +92,10 @@ def train_all(preset: PipelinePreset, data: Path, work: Path) -> None:
         procs.append(run(train_cmd("training.train_autoencoder", preset, data, ae_out, preset.ae_steps), logs / "autoencoder.log"))
     if not (work / "regression" / "regression" / "model.safetensors").exists():
         procs.append(run(train_cmd("training.train_world_model", preset, data, work / "regression", preset.wm_steps, "--method", "regression"), logs / "regression.log"))
+    holdout = work / f"ae_without_{preset.holdout_task}"
+    if preset.holdout_task and not (holdout / "autoencoder" / "model.safetensors").exists():
+        procs.append(run(train_cmd("training.train_autoencoder", preset, data, holdout, preset.ae_steps, "--exclude-task", preset.holdout_task),
+                         logs / f"ae_without_{preset.holdout_task}.log"))
     wait(*procs)
     procs = []
     if not (work / "rla" / "rla" / "model.safetensors").exists():
@@ -117,6 +123,8 @@ def latent_map(ae, dynamics, encoder, data: Path, chunk: int, points: int, seed:
         us.append((ae.encode(b["z_t"], b["z_k"]) - dynamics.u_mean) / dynamics.u_std)
         for key in meta:
             values = b[key]
+            if key == "k":
+                values = [values] * len(b["task"])  # one horizon per batch
             meta[key] += values.tolist() if torch.is_tensor(values) else list(values)
     u = torch.cat(us)[:points].flatten(1).numpy()
     meta = {k: np.asarray(v[:points]) for k, v in meta.items()}
@@ -170,6 +178,10 @@ def main(argv=None) -> None:
     pack_results = json.loads((args.out / "results.json").read_text())
     pack_results["evaluation"] = results
     (args.out / "results.json").write_text(json.dumps(pack_results, indent=2))
+    from training import properties
+
+    extra = ["--holdout-ae", str(args.work / f"ae_without_{preset.holdout_task}" / "autoencoder"), "--holdout-task", preset.holdout_task] if preset.holdout_task else []
+    properties.main(["--pack", str(args.out), "--data", str(args.data), "--out", str(args.results.parent / "properties.md"), *extra])
     print(f"[pipeline] done in {(time.time() - start) / 60:.1f} min -> {args.out}", flush=True)
 
 
