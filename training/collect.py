@@ -122,6 +122,7 @@ def collect(cfg: CollectConfig) -> CollectResult:
     env = RecordEpisode(env, output_dir=str(cfg.out), trajectory_name=cfg.name, save_video=False,
                         save_on_reset=False, source_type="scripted_expert",
                         source_desc=f"rla-explorer training.collect, expert for {cfg.task}")
+    env._json_data["env_info"] = _jsonable(env._json_data["env_info"])
     rng = np.random.default_rng(cfg.seed)
     expert = make_expert(cfg.task, env, control_mode=cfg.control_mode, rng=rng)
     B, T = cfg.num_envs, cfg.steps
@@ -194,6 +195,19 @@ def _dataset_meta(cfg: CollectConfig, env, expert) -> dict:
         collect_config={k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
         command="python -m training.collect " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
+
+
+def _jsonable(x):
+    """Replace the camera ``Pose`` in ``env_info.env_kwargs.sensor_configs`` with its raw
+    ``[x, y, z, qw, qx, qy, qz]`` list so ManiSkill's json dump works (rebuild envs with
+    ``rla.data.make_env``, which recreates the pose from the task's camera spec)."""
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if hasattr(x, "raw_pose"):
+        return x.raw_pose.reshape(-1).tolist()
+    return x
 
 
 def compact_h5(path: Path) -> None:

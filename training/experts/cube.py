@@ -42,7 +42,8 @@ class PushToGoalExpert(WaypointExpert):
         if phase == "push":
             d = xy_unit(goal - obj)
             target = _at_z(obj - d * STANDOFF + d * 0.03, CONTACT_Z)
-            done = (obj - goal)[:, :2].norm(dim=-1) < self.goal_tol
+            passed = ((goal - obj) * self.start_dir).sum(-1) < 0  # cube went past the goal centre
+            done = ((obj - goal)[:, :2].norm(dim=-1) < self.goal_tol) | passed
             return Command(target, CLOSED, speed=self.push_speed, done=done)
         return Command(self.hold, CLOSED, speed=0.02, done=torch.zeros_like(obj[:, 0], dtype=torch.bool))
 
