@@ -1,0 +1,1 @@
+"""RLA Explorer: the Gradio app over the ``rla`` library (``python app.py``)."""

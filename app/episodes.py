@@ -1,0 +1,88 @@
+"""The example episodes the app offers as start frames, real futures and evaluation data.
+
+Loaded once when the demo is built and read-only afterwards. Each episode duck-types
+``rla.data.Episode``: ``frames (T+1, H, W, 3)`` uint8, ``actions (T, A)``, ``success (T,)``,
+``foreground (T+1, H, W) | None``, ``task``, ``episode_id``, ``num_steps``, ``succeeded``.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from app.errors import user_error
+from app.packs import REPO_ROOT
+
+log = logging.getLogger("rla.app")
+EXAMPLES_DIR = REPO_ROOT / "assets" / "examples"
+
+
+class EpisodeStore:
+    def __init__(self, episodes: list | None = None, note: str = ""):
+        self._episodes = {str(ep.episode_id): ep for ep in (episodes or [])}
+        self.note = note  # why there are no episodes, when there are none
+
+    @classmethod
+    def from_folder(cls, root: str | Path = EXAMPLES_DIR) -> "EpisodeStore":
+        """Episodes recorded under ``root`` (via ``rla.data.load_episodes``); empty with a note if none."""
+        root = Path(root)
+        try:
+            from rla.data import load_episodes
+        except ImportError:
+            return cls([], "The example-episode loader (`rla.data`) is not available in this installation.")
+        try:
+            episodes = list(load_episodes(root))
+        except Exception as err:  # noqa: BLE001 — a broken examples folder must not stop the app
+            log.warning("could not load example episodes from %s: %s", root, err)
+            return cls([], f"Could not load the example episodes in `{root}`: {err}")
+        return cls(episodes, "" if episodes else f"No example episodes were found in `{root}`.")
+
+    def __len__(self) -> int:
+        return len(self._episodes)
+
+    def __iter__(self):
+        return iter(self._episodes.values())
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self._episodes)
+
+    def label(self, episode_id: str) -> str:
+        ep = self._episodes[episode_id]
+        outcome = "success" if ep.succeeded else "failure"
+        return f"{ep.task} · {episode_id} · {ep.num_steps} steps · {outcome}"
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(label, episode_id) pairs for a dropdown."""
+        return [(self.label(i), i) for i in self._episodes]
+
+    def get(self, episode_id: str | None):
+        if not self._episodes:
+            raise user_error(f"There are no example episodes. {self.note}", "No episodes")
+        if not episode_id:
+            raise user_error("Pick an example episode first.", "No episode selected")
+        try:
+            return self._episodes[str(episode_id)]
+        except KeyError:
+            raise user_error(f"Unknown episode {episode_id!r}; pick one from the list.", "Unknown episode") from None
+
+    def frame(self, episode_id: str, t) -> tuple[np.ndarray, int]:
+        """Frame ``t`` of an episode (``t`` checked against its length) and ``t`` as an int."""
+        ep = self.get(episode_id)
+        t = check_index(t, ep.num_steps, "frame")
+        return ep.frames[t], t
+
+    def first(self) -> str | None:
+        return next(iter(self._episodes), None)
+
+
+def check_index(value, last: int, what: str) -> int:
+    """An integer in ``[0, last]`` from a widget value, or a ``gr.Error`` naming ``what``."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise user_error(f"The {what} must be a number, got {value!r}.", "Bad input") from None
+    if not np.isfinite(f) or f != int(f) or not 0 <= f <= last:
+        raise user_error(f"The {what} must be a whole number from 0 to {last}, got {value!r}.", "Bad input")
+    return int(f)

@@ -1,0 +1,50 @@
+"""Latent actions of frame pairs: encode, decode onto any frame, draw, place on the latent map."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from app.images import diverging
+
+
+@torch.no_grad()
+def encode_pair(pack, features, before: np.ndarray, after: np.ndarray) -> dict:
+    """Tokens of both frames and the residual latent action between them.
+
+    Returns ``{"z_a": (1, N, D), "z_b": (1, N, D), "u": (1, Q, C), "encode_ms": float}``.
+    """
+    z, ms = features.encode(pack.encoder, np.stack([before, after]))
+    z_a, z_b = z[:1], z[1:]
+    return {"z_a": z_a, "z_b": z_b, "u": pack.autoencoder.encode(z_a, z_b), "encode_ms": ms}
+
+
+@torch.no_grad()
+def apply_latent(pack, z_t: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, np.ndarray]:
+    """Decode ``u (P, Q, C)`` on ``z_t (1, N, D)``: tokens ``(P, N, D)`` and frames ``(P, H, W, 3)``."""
+    z = pack.autoencoder.decode(z_t.expand(u.shape[0], -1, -1), u)
+    return z, pack.to_images(z).numpy()
+
+
+def standardise(pack, u: torch.Tensor) -> torch.Tensor:
+    """``u`` in units of the training latents' spread (the world model's statistics)."""
+    dyn = pack.dynamics
+    return (u - dyn.u_mean) / dyn.u_std
+
+
+def latent_image(pack, u: torch.Tensor, cell: int = 14) -> np.ndarray:
+    """A latent action ``(1, Q, C)`` as a Q-row × C-column picture (blue < 0 < red, in training std units)."""
+    z = standardise(pack, u)[0].numpy()  # (Q, C)
+    img = diverging(z, 3.0)
+    return img.repeat(cell, 0).repeat(cell, 1)
+
+
+def project(pack, u: torch.Tensor) -> np.ndarray | None:
+    """Place ``u (B, Q, C)`` on the pack's latent map: ``(B, 2)``, or ``None`` without a map."""
+    if pack.latent_map is None:
+        return None
+    return pack.latent_map.project(u.reshape(len(u), -1).numpy())
+
+
+def patch_error(pack, z_pred: torch.Tensor, z_true: torch.Tensor) -> np.ndarray:
+    """Mean |error| per patch ``(rows, cols)`` between two token sets ``(1, N, D)``."""
+    return (z_pred - z_true).abs().mean(-1)[0].reshape(pack.encoder.grid).numpy()

@@ -1,0 +1,95 @@
+"""Plotly figures: per-chunk error curves, the latent map, evaluation bars, α → matched step."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+METHOD_LABELS = {"rla": "RLA-WM", "regression": "Direct regression (DINO-WM style)", "token_flow": "Token-space flow (FM-WM)",
+                 "copy": "Copy start frame (floor)"}
+METHOD_COLOURS = {"rla": "#4f46e5", "regression": "#e8710a", "token_flow": "#0f9d58", "copy": "#9aa0a6"}
+_LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=40, b=40), height=300,
+               legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
+
+
+def method_label(name: str) -> str:
+    base, _, steps = name.partition("@")
+    label = METHOD_LABELS.get(base, base)
+    return f"{label}, {steps} steps" if steps else label
+
+
+def empty_figure(message: str, height: int = 300) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font=dict(size=14, color="#666"), xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_layout(**{**_LAYOUT, "height": height}, xaxis=dict(visible=False), yaxis=dict(visible=False))
+    return fig
+
+
+def error_curve(steps: list[int], errors: dict[str, dict[str, list[float]]]) -> go.Figure:
+    """Per-chunk errors against the real frames: ``errors[method][metric]`` over ``steps``.
+
+    Two panels: token L1 (lower is better) and PSNR in dB (higher is better).
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Token L1 to the real frame ↓", "PSNR of the decoded frame (dB) ↑"),
+                        horizontal_spacing=0.12)
+    for method, metrics in errors.items():
+        base = method.split("@")[0]
+        style = dict(color=METHOD_COLOURS.get(base), dash="dot" if base == "copy" else None)
+        for col, metric in ((1, "token_l1"), (2, "psnr")):
+            fig.add_trace(go.Scatter(x=steps, y=metrics[metric], mode="lines+markers", name=method_label(method),
+                                     line=style, legendgroup=method, showlegend=col == 1), row=1, col=col)
+    fig.update_xaxes(title_text="steps from the start frame", tickvals=steps)
+    fig.update_layout(**{**_LAYOUT, "height": 360, "margin": dict(l=50, r=20, t=40, b=100)})
+    fig.update_annotations(font_size=13)
+    return fig
+
+
+def latent_scatter(coords: np.ndarray, colour: np.ndarray, colour_name: str, hover: list[str],
+                   mine: np.ndarray | None = None, mine_label: str = "", selected: int | None = None,
+                   categorical: bool = False) -> go.Figure:
+    """The latent map: one point per training pair, coloured by ``colour``; the user's pair as a star."""
+    fig = go.Figure()
+    index = np.arange(len(coords))
+    if categorical:
+        for value in dict.fromkeys(colour.tolist()):
+            m = colour == value
+            fig.add_trace(go.Scattergl(x=coords[m, 0], y=coords[m, 1], mode="markers", name=str(value),
+                                       marker=dict(size=6, opacity=0.75), customdata=index[m],
+                                       text=[hover[i] for i in index[m]], hovertemplate="%{text}<extra></extra>"))
+    else:
+        fig.add_trace(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", name=colour_name,
+                                   marker=dict(size=6, opacity=0.8, color=colour.astype(float), colorscale="Viridis",
+                                               colorbar=dict(title=colour_name, thickness=12)),
+                                   customdata=index, text=hover, hovertemplate="%{text}<extra></extra>", showlegend=False))
+    if selected is not None and 0 <= selected < len(coords):
+        fig.add_trace(go.Scatter(x=[coords[selected, 0]], y=[coords[selected, 1]], mode="markers", name=f"point #{selected}",
+                                 marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="#e11d48", width=3)), hoverinfo="skip"))
+    if mine is not None:
+        fig.add_trace(go.Scatter(x=[mine[0]], y=[mine[1]], mode="markers", name=mine_label or "your pair",
+                                 marker=dict(symbol="star", size=20, color="#e11d48", line=dict(color="white", width=1.5)),
+                                 hovertemplate=f"{mine_label or 'your pair'}<extra></extra>"))
+    fig.update_layout(**{**_LAYOUT, "height": 520, "legend": dict(orientation="v", x=1.02, y=1)},
+                      xaxis=dict(title="map x", zeroline=False), yaxis=dict(title="map y", zeroline=False),
+                      title=dict(text=f"Latent actions of the training pairs, coloured by {colour_name}", font=dict(size=14)),
+                      dragmode="pan", clickmode="event")
+    return fig
+
+
+def evaluation_bars(names: list[str], values: list[float | None], metric: str, better: str) -> go.Figure:
+    """One bar per method for the final-frame ``metric``."""
+    colours = [METHOD_COLOURS.get(n.split("@")[0], "#888") for n in names]
+    fig = go.Figure(go.Bar(x=[method_label(n) for n in names], y=[np.nan if v is None else v for v in values], marker_color=colours,
+                           text=["n/a" if v is None else f"{v:.3g}" for v in values], textposition="outside"))
+    fig.update_layout(**{**_LAYOUT, "height": 360}, title=dict(text=f"Final frame: {metric} ({better} is better)", font=dict(size=14)),
+                      yaxis=dict(title=metric), xaxis=dict(tickangle=-20))
+    return fig
+
+
+def matched_steps(alpha: np.ndarray, matched: np.ndarray, horizon: int, t0: int) -> go.Figure:
+    """α along the interpolation path against the time step of the closest real frame."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[t0, t0 + horizon], mode="lines", name="ideal: α·k", line=dict(dash="dot", color="#9aa0a6")))
+    fig.add_trace(go.Scatter(x=alpha, y=matched, mode="lines+markers", name="closest real frame", line=dict(color=METHOD_COLOURS["rla"])))
+    fig.update_layout(**{**_LAYOUT, "height": 280}, xaxis=dict(title="α (0 = noise or first latent, 1 = latent action)"),
+                      yaxis=dict(title="matched time step"))
+    return fig

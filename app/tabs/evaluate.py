@@ -1,0 +1,146 @@
+"""Tab 5, Evaluate (``/evaluate``): the paper's prediction-quality protocol on example episodes."""
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+
+from app.episodes import check_index
+from app.errors import guarded, user_error
+from app.packs import require_pack
+from app.plots import empty_figure, evaluation_bars, method_label
+
+METRICS = {  # metric → (column title, which way is better)
+    "token_l1": ("token L1", "lower"), "token_l1_moving": ("token L1, moving patches", "lower"),
+    "ssim": ("SSIM", "higher"), "ssim_fg": ("SSIM, foreground", "higher"),
+    "psnr": ("PSNR (dB)", "higher"), "psnr_fg": ("PSNR fg (dB)", "higher"), "lpips": ("LPIPS", "lower"),
+}
+STEP_CHOICES = [1, 3, 10, 30]
+INTRO = """The paper's protocol: from a real frame, roll out a few chunks of the *recorded* actions with each
+method, and score the **final** frame against the real one (token L1, SSIM, PSNR; LPIPS when its weights are
+on disk). *Copy* predicts that nothing moves: a method must beat it to be useful. Whole-frame scores are
+dominated by the static background, so the *moving patches* and *foreground* variants matter most."""
+
+
+def episode_items(episodes, num_chunks: int, chunk: int, start: int) -> tuple[list[dict], list[str]]:
+    """Evaluation items (see ``rla.evaluation.evaluate_pack``) from episodes long enough; and the skipped ids."""
+    items, skipped = [], []
+    for ep in episodes:
+        end = start + num_chunks * chunk
+        if end > ep.num_steps:
+            skipped.append(str(ep.episode_id))
+            continue
+        ends = [start + (c + 1) * chunk for c in range(num_chunks)]
+        fg = getattr(ep, "foreground", None)
+        items.append({
+            "frame_0": ep.frames[start],
+            "actions": np.asarray(ep.actions[start:end], dtype=np.float32).reshape(num_chunks, chunk, -1),
+            "frames": ep.frames[ends],
+            "foreground": None if fg is None else np.asarray(fg)[ends],
+        })
+    return items, skipped
+
+
+def table(results: dict) -> list[list]:
+    rows = []
+    for name, entry in results.get("methods", {}).items():
+        final = entry.get("final", {})
+        cost = entry.get("cost") or {}
+        rows.append([method_label(name)] + [_round(final.get(m)) for m in METRICS]
+                    + [_round(cost.get("gflops")), _round(cost.get("ms_median"))])
+    return rows
+
+
+def _round(v):
+    return None if v is None else float(f"{v:.4g}")
+
+
+HEADERS = ["method"] + [METRICS[m][0] for m in METRICS] + ["GFLOPs / chunk", "ms / chunk"]
+
+
+def build(ctx) -> None:
+    gr.Markdown(INTRO)
+    info = ctx.default_info
+    has_eps = len(ctx.episodes) > 0
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=300):
+            episodes = gr.Dropdown(ctx.episodes.choices(), value=ctx.episodes.ids[:4], multiselect=True, label="Example episodes",
+                                   info=None if has_eps else ctx.episodes.note, interactive=has_eps)
+            with gr.Row():
+                chunks = gr.Slider(1, 6, value=3, step=1, label="Chunks")
+                start = gr.Slider(0, 100, value=0, step=1, label="Start frame")
+            steps = gr.CheckboxGroup(STEP_CHOICES, value=[3, 10], label="RLA-WM Euler steps to compare")
+            cost = gr.Checkbox(value=True, label="Measure cost (FLOPs and wall time per chunk)")
+            run_btn = gr.Button("Run evaluation", variant="primary", elem_id="evaluate-btn")
+            stored_btn = gr.Button("Show the pack's stored results", size="sm")
+            metric = gr.Dropdown([(METRICS[m][0], m) for m in METRICS], value="token_l1_moving", label="Chart metric")
+        with gr.Column(scale=7):
+            summary = gr.Markdown("Pick episodes and press **Run evaluation**.", label="Summary")
+            results_table = gr.Dataframe(headers=HEADERS, label="Scores", interactive=False,
+                                         wrap=True)
+            chart = gr.Plot(label="Comparison")
+    results_state = gr.State(None)
+
+    @guarded("run the evaluation")
+    def evaluate(pack_key, episode_ids, n_chunks, start_t, rla_steps, with_cost, chart_metric, progress=gr.Progress()):
+        pack = require_pack(pack_key)
+        try:
+            from rla.evaluation import evaluate_pack
+        except ImportError as err:
+            raise user_error(f"The evaluation module is not available in this installation: {err}", "Unavailable") from err
+        if not episode_ids:
+            raise user_error("Pick at least one example episode.", "Nothing to evaluate")
+        ids = [episode_ids] if isinstance(episode_ids, str) else list(episode_ids)
+        eps = [ctx.episodes.get(i) for i in ids]
+        n_chunks = check_index(n_chunks, 10, "number of chunks")
+        start_t = check_index(start_t, 10_000, "start frame")
+        if n_chunks < 1:
+            raise user_error("Evaluate at least one chunk.", "Bad input")
+        bad = [s for s in (rla_steps or []) if s not in STEP_CHOICES]
+        if bad or not rla_steps:
+            raise user_error(f"Choose Euler steps among {STEP_CHOICES}.", "Bad input")
+        chunk = int(pack.info.chunk)
+        items, skipped = episode_items(eps, n_chunks, chunk, start_t)
+        if not items:
+            raise user_error(f"No chosen episode is long enough for {n_chunks} chunks of {chunk} steps from frame {start_t}.",
+                             "Episodes too short")
+        if skipped:
+            gr.Warning(f"Skipped episodes too short for {n_chunks}×{chunk} steps from frame {start_t}: {', '.join(skipped)}")
+        progress(0.0, desc="encoding frames")
+        res = evaluate_pack(pack, items, rla_steps=tuple(sorted(rla_steps)), cost=bool(with_cost),
+                            progress=lambda f, msg: progress(f, desc=msg))
+        return (res, _summary(res, "this run"), table(res), _chart(res, chart_metric))
+
+    @guarded("show the stored results")
+    def stored(pack_key, chart_metric):
+        pack = require_pack(pack_key)
+        res = pack.results
+        if not res or "methods" not in res:
+            raise user_error("This pack has no stored evaluation results; run one here.", "No stored results")
+        return res, _summary(res, "stored with the pack"), table(res), _chart(res, chart_metric)
+
+    def rechart(res, chart_metric):
+        return _chart(res, chart_metric) if res else empty_figure("Run an evaluation first")
+
+    outputs = [results_state, summary, results_table, chart]
+    run_btn.click(evaluate, [ctx.pack_state, episodes, chunks, start, steps, cost, metric], outputs, api_name="evaluate",
+                  concurrency_limit=1)
+    stored_btn.click(stored, [ctx.pack_state, metric], outputs, api_name="stored_results")
+    metric.change(rechart, [results_state, metric], chart, api_visibility="private")
+
+
+def _summary(res: dict, where: str) -> str:
+    p = res.get("protocol", {})
+    lp = "LPIPS on" if p.get("lpips") else "LPIPS unavailable (no AlexNet weights on disk)"
+    return (f"**Results ({where})** · {p.get('episodes', '?')} episodes × {p.get('num_chunks', '?')} chunks of "
+            f"{p.get('chunk', '?')} steps · encoder `{p.get('encoder', '?')}` · foreground from {p.get('foreground', '?')} · {lp}")
+
+
+def _chart(res: dict, metric: str):
+    if metric not in METRICS:
+        metric = "token_l1"
+    methods = res.get("methods", {})
+    names = list(methods)
+    values = [methods[n].get("final", {}).get(metric) for n in names]
+    if all(v is None for v in values):
+        return empty_figure(f"{METRICS[metric][0]} is not available for these results")
+    return evaluation_bars(names, values, METRICS[metric][0], METRICS[metric][1])

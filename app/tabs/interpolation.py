@@ -1,0 +1,130 @@
+"""Tab 3, Interpolation (``/interpolate``): walk through latent-action space and decode every point."""
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+import torch
+
+from app.episodes import check_index
+from app.errors import guarded, user_error
+from app.frames import EPISODE, pair_picker, pick_pair
+from app.images import figure, grid, upscale, write_animation
+from app.latents import apply_latent, encode_pair
+from app.packs import require_pack
+from app.plots import empty_figure, matched_steps
+from rla.interpolate import alphas as make_alphas
+from rla.interpolate import interpolate, latent_noise, match_frames, rank_correlation
+
+NOISE, BETWEEN = "Noise → latent action", "Latent action A → latent action B"
+PATH_CHOICES = [("linear", "linear"), ("spherical (slerp)", "spherical")]
+INTRO = """The paper's surprising finding: although the autoencoder only ever saw frame *pairs*, its latent space
+is **ordered in time**. Decode points on the line from random noise (α = 0) to the latent action of a pair
+(α = 1) and the frames look like the real frames *between* the two. For example-episode pairs the real
+in-between frames are matched to each decoded point (closest in token space), so you can check the claim."""
+
+
+def build(ctx) -> None:
+    gr.Markdown(INTRO)
+    has_eps = len(ctx.episodes) > 0
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=330):
+            mode = gr.Radio([NOISE, BETWEEN], value=NOISE, label="Interpolate")
+            path = gr.Radio(PATH_CHOICES, value="linear", label="Path",
+                            info="spherical keeps the norm of Gaussian-like endpoints; linear is the paper's choice")
+            pair = pair_picker(ctx.episodes, key="ip", default_t=0, default_k=10, image_height=160)
+            with gr.Group(visible=False) as second:
+                gr.Markdown("**Latent action B** (decoded on frame *before* of A)")
+                ep2 = gr.Dropdown(ctx.episodes.choices(), value=ctx.episodes.first(), label="Episode of B", interactive=has_eps)
+                with gr.Row():
+                    t2 = gr.Slider(0, 200, value=0, step=1, label="B: time step t")
+                    k2 = gr.Slider(1, 200, value=5, step=1, label="B: horizon k")
+            with gr.Row():
+                points = gr.Slider(3, 24, value=9, step=1, label="Points on the path")
+                seed = gr.Number(value=0, precision=0, minimum=0, label="Noise seed")
+            alpha = gr.Slider(0, 1, value=0.5, step=0.05, label="α (shown large below)")
+            run_btn = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
+        with gr.Column(scale=6):
+            strip = figure("Path", "decoded points (top) and the closest real frame (bottom)", elem_id="ip-strip")
+            with gr.Row():
+                animation = figure("Animation", "there and back", height=256, fmt="gif", elem_id="ip-animation")
+                at_alpha = figure("At α", "decoded · closest real frame", height=256, scale=2, elem_id="ip-alpha")
+            plot = gr.Plot(label="Matched steps")
+            stats = gr.Markdown(label="Summary")
+    mode.change(lambda m: gr.update(visible=m == BETWEEN), mode, second, api_visibility="private", show_progress="hidden")
+
+    @guarded("interpolate")
+    def run(pack_key, mode, path, source, episode, t, k, image_a, image_b, episode_b, t_b, k_b, points, seed, alpha):
+        pack = require_pack(pack_key)
+        n = check_index(points, 64, "number of points")
+        seed = check_index(seed, 2**31 - 1, "seed")
+        try:
+            alpha = float(alpha)
+        except (TypeError, ValueError):
+            raise user_error(f"α must be a number from 0 to 1, got {alpha!r}.", "Bad input") from None
+        if not 0.0 <= alpha <= 1.0:  # also refuses NaN
+            raise user_error(f"α must be from 0 to 1, got {alpha!r}.", "Bad input")
+        if n < 2:
+            raise user_error("Use at least 2 points on the path.", "Bad input")
+        if path not in ("linear", "spherical"):
+            raise user_error(f"Unknown path {path!r}; choose linear or spherical.", "Bad input")
+        before, after = pick_pair(ctx.episodes, pack.encoder.image_size, source, episode, t, k, image_a, image_b)
+        enc = encode_pair(pack, ctx.features, before.frame, after.frame)
+        u = enc["u"][0]  # (Q, C)
+        if mode == NOISE:
+            gen = torch.Generator().manual_seed(seed)
+            start = latent_noise(u, mean=pack.dynamics.u_mean, std=pack.dynamics.u_std, generator=gen)
+            start_name = "noise"
+        elif mode == BETWEEN:
+            b0, b1 = pick_pair(ctx.episodes, pack.encoder.image_size, EPISODE, episode_b, t_b, k_b, None, None)
+            start, u = u, encode_pair(pack, ctx.features, b0.frame, b1.frame)["u"][0]  # α = 0 is A, α = 1 is B
+            start_name = "A"
+        else:
+            raise user_error(f"Unknown mode {mode!r}.", "Bad input")
+        al = make_alphas(n)
+        pts = interpolate(start, u, torch.cat([al, torch.tensor([alpha])]), path)  # (n + 1, Q, C)
+        z_dec, frames = apply_latent(pack, enc["z_a"], pts)
+        real, offset = _real_frames(ctx, before, after, mode, episode_b, t_b, k_b)
+        matched, z_real = None, None
+        if real is not None:
+            z_real, _ = ctx.features.encode(pack.encoder, real)
+            idx, _ = match_frames(z_dec, z_real)
+            matched = idx.numpy()
+        cols = [f"α={a:.2f}" for a in al.tolist()]
+        tile = 128 if n <= 8 else 96 if n <= 14 else 72
+        rows, labels = [list(frames[:n])], ["decoded"]
+        if matched is not None:
+            rows.append([real[i] for i in matched[:n]])
+            labels.append("closest real")
+            cols = [f"{c} · t={offset + int(i)}" if n <= 10 else c for c, i in zip(cols, matched[:n])]
+        picture = grid(rows, labels, cols, tile=tile)
+        big = [upscale(frames[n], 256)] + ([upscale(real[matched[n]], 256)] if matched is not None else [])
+        at_picture = grid([big], [], [f"decoded, α={alpha:.2f}"] + ([f"closest real: t={offset + int(matched[n])}"] if matched is not None else []), tile=256)
+        gif = write_animation(list(frames[:n]))
+        if matched is not None:
+            steps = offset + matched[:n]
+            rho = rank_correlation(al, torch.from_numpy(steps.astype(np.float64)))
+            horizon = len(real) - 1
+            fig = matched_steps(al.numpy(), steps, horizon, offset)
+            text = (f"Path from **{start_name}** (α = 0) to the latent action (α = 1), {path}. "
+                    f"Rank correlation between α and the matched time step: **ρ = {rho:.2f}** "
+                    f"(1 = decoded frames advance through the real frames in order).")
+        else:
+            fig = empty_figure("Matching needs the real in-between frames: pick an example-episode pair")
+            text = f"Path from **{start_name}** to the latent action, {path}. Uploaded pairs have no real in-between frames."
+        return picture, gif, at_picture, fig, text
+
+    inputs = [ctx.pack_state, mode, path, *pair.inputs, ep2, t2, k2, points, seed, alpha]
+    outputs = [strip, animation, at_alpha, plot, stats]
+    run_btn.click(run, inputs, outputs, api_name="interpolate")
+    alpha.release(run, inputs, outputs, api_visibility="private", show_progress="minimal")
+
+
+def _real_frames(ctx, before, after, mode, episode_b, t_b, k_b):
+    """Real frames the decoded points are matched against, and the time step of the first one."""
+    if before.episode is None:
+        return None, 0
+    end = after.t
+    if mode == BETWEEN and str(episode_b) == str(before.episode.episode_id) and int(t_b) == before.t:
+        end = max(end, before.t + int(k_b))  # A and B start at the same frame: span both horizons
+    end = min(end, before.episode.num_steps)
+    return before.episode.frames[before.t: end + 1], before.t

@@ -1,0 +1,141 @@
+"""Tab 1, World model (``/rollout``, ``/undo``, ``/reset``): act in the learned world, chunk by chunk."""
+from __future__ import annotations
+
+import gradio as gr
+
+from app.actions import action_sliders, action_vector
+from app.errors import guarded, user_error
+from app.frames import EPISODE, frame_picker, pick_frame
+from app.images import figure
+from app.packs import require_pack
+from app.predict import check_settings, extend, recorded_chunks, start_rollout, sync_baselines
+from app.rollout_view import empty_view, render
+
+INTRO = """Start from a frame, choose an action (held for one chunk of steps), and let the world model
+imagine what the camera sees next: it samples a **latent action** by flow matching, decodes the
+future tokens in one pass, and turns them back into pixels. Roll out several chunks to see errors
+compound; compare with the baselines; draw several samples to see where the model is unsure."""
+
+
+def build(ctx) -> dict:
+    """The tab's widgets and events; returns the widgets other parts of the UI update."""
+    info = ctx.default_info
+    steps_default = ctx.default_steps
+    gr.Markdown(INTRO)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4, min_width=330):
+            picker = frame_picker(ctx.episodes, "Start frame", key="wm", image_height=230)
+            with gr.Group():
+                sliders = action_sliders(info)
+                recorded = gr.Checkbox(value=False, label="Use the recorded actions (example episodes)",
+                                       info="Replays the episode's own actions, so the real frames are the ground truth.")
+            with gr.Row():
+                predict_btn = gr.Button("Predict chunk", variant="primary", elem_id="predict-btn")
+                rollout_btn = gr.Button("Roll out", variant="secondary", elem_id="rollout-btn")
+            chunks = gr.Slider(1, 10, value=3, step=1, label="Chunks per roll-out",
+                               info=f"each chunk holds the action for {info.chunk if info else 'K'} steps")
+            with gr.Row():
+                undo_btn = gr.Button("Undo", size="sm", elem_id="undo-btn")
+                reset_btn = gr.Button("Reset", size="sm", elem_id="reset-btn")
+            with gr.Accordion("Sampling and baselines", open=True):
+                steps = gr.Slider(1, 50, value=steps_default, step=1, label="Euler steps",
+                                  info="flow-matching integration steps: more is slower and usually sharper")
+                samples = gr.Slider(1, 16, value=1, step=1, label="Samples",
+                                    info="several samples show how unsure the model is (per-pixel spread)")
+                seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
+                baselines = gr.Checkbox(value=False, label="Compare with the baselines",
+                                        info="direct regression (DINO-WM style) and flow matching in token space, same input")
+        with gr.Column(scale=7):
+            status = gr.Markdown("Pick a start frame and press **Predict chunk**.", label="Status", elem_id="wm-status")
+            with gr.Row():
+                latest = figure("Predicted frame", "RLA-WM, after the last chunk", height=300, elem_id="wm-latest")
+                real = figure("Real frame", "the recorded frame at the same step", height=300, elem_id="wm-real")
+            filmstrip = figure("Filmstrip", "the start frame, then the end of each chunk", elem_id="wm-filmstrip")
+            with gr.Row():
+                change = figure("What changed", "in the last chunk, per patch, one colour scale", scale=2, elem_id="wm-change")
+                spread = figure("Spread over samples", "per-pixel std; brighter = less sure", height=256, elem_id="wm-spread")
+            errors = gr.Plot(label="Error per chunk")
+            latency = gr.Markdown(label="Latency", elem_id="wm-latency")
+
+    state = gr.State(None)
+    outputs = [state, latest, real, filmstrip, change, spread, errors, latency, status]
+    inputs = [ctx.pack_state, state, *picker.inputs, *sliders, recorded, chunks, steps, samples, baselines, seed]
+
+    def run(n_chunks):
+        @guarded("predict the next chunk")
+        def rollout(pack_key, state, source, episode, frame, image, action_1, action_2, action_3, action_4, action_5,
+                    action_6, action_7, action_8, recorded, chunks, steps, samples, baselines, seed):
+            pack = require_pack(pack_key)
+            chunks, steps, samples, seed = check_settings(n_chunks or chunks, steps, samples, seed)
+            a = action_vector([action_1, action_2, action_3, action_4, action_5, action_6, action_7, action_8], pack.info)
+            picked = pick_frame(ctx.episodes, pack.encoder.image_size, source, episode, frame, image)
+            ro = state
+            if ro is None or ro.start_key != picked.key or ro.pack_key != pack_key:
+                ro = start_rollout(pack, pack_key, ctx.features, picked)
+            use_recorded = bool(recorded) and picked.episode is not None
+            if recorded and picked.episode is None:
+                gr.Warning("Recorded actions exist only for example episodes; using the sliders.")
+            if use_recorded:
+                todo = recorded_chunks(picked.episode, ro.t0, ro.step, ro.chunk, chunks)
+                if len(todo) < chunks:
+                    gr.Warning(f"The episode's recorded actions end at step {picked.episode.num_steps}: predicted {len(todo)} of "
+                               f"{chunks} chunks. Untick “Use the recorded actions” to go on with the sliders.")
+            else:
+                todo = [a[None].repeat(ro.chunk, 0)] * chunks
+            extend(ro, pack, todo, use_recorded, steps=steps, samples=samples, seed=seed, baselines=bool(baselines))
+            return (ro, *render(ro, pack, ctx.features, ctx.episodes, bool(baselines)).outputs())
+
+        return rollout
+
+    predict_btn.click(run(1), inputs, outputs, api_name="predict_chunk", api_visibility="undocumented", concurrency_limit=2)
+    rollout_btn.click(run(None), inputs, outputs, api_name="rollout", concurrency_limit=2)
+
+    @guarded("undo")
+    def undo(pack_key, state, baselines):
+        if state is None or not state.undo():
+            gr.Warning("Nothing to undo.")
+        return _show(pack_key, state, baselines)
+
+    @guarded("reset")
+    def reset(pack_key, state, baselines):
+        if state is not None:
+            state.reset()
+        return _show(pack_key, state, baselines)
+
+    @guarded("compare with the baselines")
+    def toggle(pack_key, state, baselines, steps, seed):
+        if state is not None and baselines and state.num_chunks:
+            pack = require_pack(pack_key)
+            _, steps, _, seed = check_settings(1, steps, 1, seed)
+            if not pack.baselines:
+                gr.Warning("This pack has no baselines to compare with.")
+            state.timings.update(sync_baselines(state, pack, steps=steps, seed=seed))
+        return _show(pack_key, state, baselines)
+
+    def _show(pack_key, state, baselines):
+        if state is None:
+            return (None, *empty_view("Pick a start frame and press **Predict chunk**.").outputs())
+        pack = require_pack(pack_key)
+        return (state, *render(state, pack, ctx.features, ctx.episodes, bool(baselines)).outputs())
+
+    undo_btn.click(undo, [ctx.pack_state, state, baselines], outputs, api_name="undo")
+    reset_btn.click(reset, [ctx.pack_state, state, baselines], outputs, api_name="reset")
+    baselines.change(toggle, [ctx.pack_state, state, baselines, steps, seed], outputs, api_visibility="private")
+
+    if len(ctx.episodes):
+        first = ctx.episodes.first()
+        with gr.Row():
+            gr.Examples(
+                examples=[[EPISODE, first, 0, True, 3], [EPISODE, first, 0, False, 1]],
+                inputs=[picker.source, picker.episode, picker.t, recorded, chunks],
+                label="Try: replay the recorded actions for 3 chunks, or set your own actions",
+            )
+    return {"sliders": sliders, "steps": steps, "state": state, "outputs": outputs, "reset_outputs": outputs}
+
+
+def reset_outputs(message: str) -> tuple:
+    """Values for ``outputs`` after the session switches packs."""
+    return (None, *empty_view(message).outputs())
+
+
+__all__ = ["build", "reset_outputs", "user_error"]

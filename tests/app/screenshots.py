@@ -1,0 +1,116 @@
+"""Screenshots of every tab for docs/screenshots/ (headless Chromium via Playwright).
+
+    python -m tests.app.screenshots                       # the default pack (assets/pack) and examples
+    python -m tests.app.screenshots --tiny                # a tiny pack on synthetic episodes (no assets needed)
+    python -m tests.app.screenshots --url http://127.0.0.1:7860   # an app that is already running
+
+Each tab is opened, its main button pressed, and the page captured once the outputs arrive.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+
+# tab id → (tab label, elem_id of the button to press or None, selector that appears when done)
+TABS = {
+    "world-model": ("World model", "rollout-btn", "#wm-latest img"),
+    "latent-actions": ("Latent actions", "encode-btn", None),
+    "interpolation": ("Interpolation", "interpolate-btn", None),
+    "latent-space": ("Latent space", None, "#latent-map .js-plotly-plot"),
+    "evaluate": ("Evaluate", "evaluate-btn", None),
+    "about": ("About", None, "#about-diagram svg"),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(tiny: bool, pack: str | None):
+    """Launch the app in this process; returns (demo, url)."""
+    import torch
+
+    torch.set_num_threads(1)
+    from app.packs import default_pack
+    from app.ui import build_demo, launch_kwargs
+
+    episodes = None
+    if tiny:
+        from tests.app.tiny import build_tiny_pack, synthetic_episodes
+
+        episodes = synthetic_episodes()
+        pack = str(build_tiny_pack(Path(tempfile.mkdtemp()) / "pack", episodes))
+    demo = build_demo(pack or default_pack(), episodes=episodes, cache_dir=tempfile.mkdtemp())
+    port = free_port()
+    demo.queue().launch(server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    return demo, f"http://127.0.0.1:{port}/"
+
+
+def wait_idle(page, timeout: float = 60.0) -> None:
+    """Wait until no Gradio progress indicator is visible."""
+    deadline = time.time() + timeout
+    page.wait_for_timeout(400)
+    while time.time() < deadline:
+        if page.locator(".progress-text, .eta-bar, .pending").count() == 0:
+            break
+        page.wait_for_timeout(250)
+    page.wait_for_timeout(600)
+
+
+def capture(url: str, out: Path, tabs=TABS, width: int = 1400) -> list[Path]:
+    from playwright.sync_api import sync_playwright
+
+    out.mkdir(parents=True, exist_ok=True)
+    shots = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": width, "height": 900}, device_scale_factor=1)
+        page.goto(url, wait_until="load")
+        page.wait_for_selector("#predict-btn", timeout=60_000)
+        for tab_id, (label, button, ready) in tabs.items():
+            page.get_by_role("tab", name=label).click()
+            page.wait_for_timeout(500)
+            if button:
+                page.locator(f"#{button}").click()
+            if ready:
+                page.wait_for_selector(ready, timeout=60_000)
+            wait_idle(page)
+            path = out / f"{tab_id}.png"
+            page.screenshot(path=str(path), full_page=True)
+            shots.append(path)
+            print(path)
+        browser.close()
+    return shots
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--url", help="an app that is already running")
+    p.add_argument("--tiny", action="store_true", help="a tiny pack on synthetic episodes")
+    p.add_argument("--pack", help="pack folder or Hub repo id (default: assets/pack)")
+    p.add_argument("--out", default=str(OUT))
+    args = p.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    demo = None
+    url = args.url
+    if url is None:
+        demo, url = serve(args.tiny, args.pack)
+    try:
+        capture(url, Path(args.out))
+    finally:
+        if demo is not None:
+            demo.close()
+
+
+if __name__ == "__main__":
+    main()
