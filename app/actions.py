@@ -13,7 +13,7 @@ MAX_ACTIONS = 8  # sliders built; a pack uses the first ``action_dim``
 
 def action_sliders(info) -> list[gr.Slider]:
     """``MAX_ACTIONS`` sliders configured for a pack's action space (the extra ones hidden)."""
-    return [gr.Slider(**slider_config(info, i), key=f"action-{i}", min_width=120) for i in range(MAX_ACTIONS)]
+    return [gr.Slider(**slider_config(info, i), key=f"action-{i}", elem_id=f"action-{i}", min_width=120) for i in range(MAX_ACTIONS)]
 
 
 def slider_config(info, i: int) -> dict:

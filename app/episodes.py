@@ -45,6 +45,11 @@ class EpisodeStore:
         return iter(self._episodes.values())
 
     @property
+    def max_steps(self) -> int:
+        """The longest episode's T (slider bounds must admit every episode's frames)."""
+        return max((ep.num_steps for ep in self._episodes.values()), default=1)
+
+    @property
     def ids(self) -> list[str]:
         return list(self._episodes)
 

@@ -88,10 +88,11 @@ def frame_picker(store: EpisodeStore, label: str = "Start frame", t_label: str =
     source = gr.Radio(SOURCES, value=EPISODE if has_eps else UPLOAD, label=f"{label} from", key=f"{key}-source")
     ep = gr.Dropdown(store.choices(), value=episode, label="Example episode", interactive=has_eps,
                      info=None if has_eps else store.note, key=f"{key}-episode")
-    t = gr.Slider(0, max(last, 1), value=min(default_t, last), step=1, label=t_label, interactive=has_eps, key=f"{key}-t")
+    # bounds admit every episode (API callers never trigger the per-episode update below); callbacks check the episode
+    t = gr.Slider(0, max(store.max_steps, 1), value=min(default_t, last), step=1, label=t_label, interactive=has_eps, key=f"{key}-t")
     preview = store.frame(episode, min(default_t, last))[0] if has_eps else None
     image = image_input(value=preview, label=label, height=image_height, sources=["upload", "clipboard"],
-                       elem_classes=["pixelated"], key=f"{key}-image")
+                       key=f"{key}-image")
 
     def show(episode_id, t_value):
         n = _episode_len(store, episode_id)
@@ -130,13 +131,13 @@ def pair_picker(store: EpisodeStore, key: str, default_t: int = 0, default_k: in
     ep = gr.Dropdown(store.choices(), value=episode, label="Example episode", interactive=has_eps,
                      info=None if has_eps else store.note, key=f"{key}-episode")
     with gr.Row():
-        t = gr.Slider(0, max(last - 1, 1), value=default_t, step=1, label="Before: time step t", interactive=has_eps, key=f"{key}-t")
-        k = gr.Slider(1, max(last, 2), value=k0, step=1, label="Horizon k (after = t + k)", interactive=has_eps, key=f"{key}-k")
+        t = gr.Slider(0, max(store.max_steps - 1, 1), value=default_t, step=1, label="t (before)", interactive=has_eps, key=f"{key}-t")
+        k = gr.Slider(1, max(store.max_steps, 2), value=k0, step=1, label="k (after = t + k)", interactive=has_eps, key=f"{key}-k")
     with gr.Row():
         a = image_input(value=store.frame(episode, default_t)[0] if has_eps else None, label="Before", height=image_height,
-                       sources=["upload", "clipboard"], elem_classes=["pixelated"], key=f"{key}-a")
+                       sources=["upload", "clipboard"], key=f"{key}-a")
         b = image_input(value=store.frame(episode, default_t + k0)[0] if has_eps else None, label="After", height=image_height,
-                       sources=["upload", "clipboard"], elem_classes=["pixelated"], key=f"{key}-b")
+                       sources=["upload", "clipboard"], key=f"{key}-b")
 
     def show(episode_id, t_value, k_value):
         n = _episode_len(store, episode_id)

@@ -51,6 +51,7 @@ def image_input(**kwargs) -> ImageInput:
     kwargs.setdefault("type", "filepath")
     kwargs.setdefault("image_mode", None)  # keep the file untouched; read_image converts
     kwargs.setdefault("format", "png")  # lossless round trips of the frames we show in it
+    kwargs.setdefault("elem_classes", ["pixelated", "fill"])
     return ImageInput(**kwargs)
 
 
@@ -74,21 +75,21 @@ def read_image(value, size: int) -> np.ndarray:
     try:
         if isinstance(value, (str, Path)):
             with Image.open(value) as im:
+                _check_size(*im.size)  # before decoding the pixels
                 im.load()
                 img = ImageOps.exif_transpose(im)
         elif isinstance(value, Image.Image):
             img = value
         else:
             img = _from_array(np.asarray(value))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise user_error(f"That file is not an image this app can read: {type(err).__name__}.", "Not an image") from err
+    except gr.Error:
+        raise
     except Image.DecompressionBombError as err:
         raise user_error(f"That image is too large; upload one under {MAX_PIXELS // 1_000_000} megapixels.", "Image too large") from err
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
+        raise user_error(f"That file is not an image this app can read: {type(err).__name__}.", "Not an image") from err
     w, h = img.size
-    if w * h > MAX_PIXELS:
-        raise user_error(f"That image is {w}×{h} px; upload one under {MAX_PIXELS // 1_000_000} megapixels.", "Image too large")
-    if min(w, h) < MIN_SIDE:
-        raise user_error(f"That image is only {w}×{h} px; frames need at least {MIN_SIDE}×{MIN_SIDE} px.", "Image too small")
+    _check_size(w, h)
     img = _to_rgb(img)
     side = min(w, h)
     if w != h:
@@ -97,6 +98,13 @@ def read_image(value, size: int) -> np.ndarray:
     if side != size:
         img = img.resize((size, size), Image.Resampling.BILINEAR if side < size else Image.Resampling.LANCZOS)
     return np.asarray(img, dtype=np.uint8).copy()
+
+
+def _check_size(w: int, h: int) -> None:
+    if w * h > MAX_PIXELS:
+        raise user_error(f"That image is {w}×{h} px; upload one under {MAX_PIXELS // 1_000_000} megapixels.", "Image too large")
+    if min(w, h) < MIN_SIDE:
+        raise user_error(f"That image is only {w}×{h} px; frames need at least {MIN_SIDE}×{MIN_SIDE} px.", "Image too small")
 
 
 def _from_array(x: np.ndarray) -> Image.Image:
@@ -169,6 +177,11 @@ def heatmap_overlay(frame: np.ndarray, values: np.ndarray, vmax: float, alpha: f
 
 
 def _font(size: int = 14):
+    """DejaVu Sans where installed (it has Greek letters), else Pillow's bundled font."""
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size)  # searched in the system font folders
+    except OSError:
+        pass
     try:
         return ImageFont.load_default(size=size)  # Pillow's bundled TrueType font (needs FreeType)
     except (TypeError, OSError):
@@ -191,7 +204,7 @@ def grid(rows: list[list[np.ndarray | None]], row_labels: list[str], col_labels:
 
     ``None`` cells become "no frame" placeholders; every frame is resized (nearest) to ``tile``.
     """
-    font = _font(14)
+    font = _font(14 if tile >= 128 else 12 if tile >= 96 else 10)
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     label_w = max((measure.textlength(s, font=font) for s in row_labels), default=0)
     label_w = int(label_w) + 14 if label_w else 0
@@ -230,11 +243,3 @@ def diverging(values: np.ndarray, limit: float = 3.0) -> np.ndarray:
     out = np.where(v < 0, white + (-v) * (blue - white), white + v * (red - white))
     return out.round().astype(np.uint8)
 
-
-def figure(label: str, caption: str = "", *, height: int | None = None, scale: int = 1, elem_id: str | None = None,
-           pixelated: bool = True, fmt: str = "png") -> gr.Image:
-    """An output picture with a caption line above it (the built-in label badge would cover the image)."""
-    with gr.Column(scale=scale, min_width=200):
-        gr.Markdown(f"**{label}**" + (f" · {caption}" if caption else ""), elem_classes=["caption"])
-        return gr.Image(label=label, show_label=False, format=fmt, interactive=False, height=height, elem_id=elem_id,
-                        elem_classes=["pixelated"] if pixelated else None, buttons=["download", "fullscreen"])

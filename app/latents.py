@@ -31,18 +31,30 @@ def standardise(pack, u: torch.Tensor) -> torch.Tensor:
     return (u - dyn.u_mean) / dyn.u_std
 
 
-def latent_image(pack, u: torch.Tensor, cell: int = 14) -> np.ndarray:
+def latent_image(pack, u: torch.Tensor, width: int = 480) -> np.ndarray:
     """A latent action ``(1, Q, C)`` as a Q-row × C-column picture (blue < 0 < red, in training std units)."""
     z = standardise(pack, u)[0].numpy()  # (Q, C)
     img = diverging(z, 3.0)
+    cell = max(4, min(48, width // z.shape[1]))
     return img.repeat(cell, 0).repeat(cell, 1)
 
 
 def project(pack, u: torch.Tensor) -> np.ndarray | None:
-    """Place ``u (B, Q, C)`` on the pack's latent map: ``(B, 2)``, or ``None`` without a map."""
+    """Place ``u (B, Q, C)`` on the pack's latent map: ``(B, 2)``, or ``None`` without a map.
+
+    The map holds *standardised* latent actions (``training.pipeline.latent_map``), so ``u`` is
+    standardised with the world model's statistics first.
+    """
     if pack.latent_map is None:
         return None
-    return pack.latent_map.project(u.reshape(len(u), -1).numpy())
+    return pack.latent_map.project(standardise(pack, u).reshape(len(u), -1).numpy())
+
+
+def map_latent(pack, i: int) -> torch.Tensor:
+    """Point ``i`` of the latent map back as a raw latent action ``(1, Q, C)``."""
+    dyn = pack.dynamics
+    x = torch.from_numpy(np.asarray(pack.latent_map.latents[i], dtype=np.float32)).view(1, *dyn.u_mean.shape)
+    return x * dyn.u_std + dyn.u_mean
 
 
 def patch_error(pack, z_pred: torch.Tensor, z_true: torch.Tensor) -> np.ndarray:

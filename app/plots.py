@@ -59,7 +59,7 @@ def latent_scatter(coords: np.ndarray, colour: np.ndarray, colour_name: str, hov
     else:
         fig.add_trace(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", name=colour_name,
                                    marker=dict(size=6, opacity=0.8, color=colour.astype(float), colorscale="Viridis",
-                                               colorbar=dict(title=colour_name, thickness=12)),
+                                               colorbar=dict(title=dict(text=colour_name, side="right"), thickness=12)),
                                    customdata=index, text=hover, hovertemplate="%{text}<extra></extra>", showlegend=False))
     if selected is not None and 0 <= selected < len(coords):
         fig.add_trace(go.Scatter(x=[coords[selected, 0]], y=[coords[selected, 1]], mode="markers", name=f"point #{selected}",
@@ -68,7 +68,8 @@ def latent_scatter(coords: np.ndarray, colour: np.ndarray, colour_name: str, hov
         fig.add_trace(go.Scatter(x=[mine[0]], y=[mine[1]], mode="markers", name=mine_label or "your pair",
                                  marker=dict(symbol="star", size=20, color="#e11d48", line=dict(color="white", width=1.5)),
                                  hovertemplate=f"{mine_label or 'your pair'}<extra></extra>"))
-    fig.update_layout(**{**_LAYOUT, "height": 520, "legend": dict(orientation="v", x=1.02, y=1)},
+    legend = dict(orientation="v", x=1.02, y=1) if categorical else dict(orientation="h", yanchor="top", y=-0.14, x=0)
+    fig.update_layout(**{**_LAYOUT, "height": 540, "legend": legend, "margin": dict(l=50, r=20, t=40, b=70)},
                       xaxis=dict(title="map x", zeroline=False), yaxis=dict(title="map y", zeroline=False),
                       title=dict(text=f"Latent actions of the training pairs, coloured by {colour_name}", font=dict(size=14)),
                       dragmode="pan", clickmode="event")
@@ -80,8 +81,11 @@ def evaluation_bars(names: list[str], values: list[float | None], metric: str, b
     colours = [METHOD_COLOURS.get(n.split("@")[0], "#888") for n in names]
     fig = go.Figure(go.Bar(x=[method_label(n) for n in names], y=[np.nan if v is None else v for v in values], marker_color=colours,
                            text=["n/a" if v is None else f"{v:.3g}" for v in values], textposition="outside"))
-    fig.update_layout(**{**_LAYOUT, "height": 360}, title=dict(text=f"Final frame: {metric} ({better} is better)", font=dict(size=14)),
-                      yaxis=dict(title=metric), xaxis=dict(tickangle=-20))
+    top = np.nanmax([np.nan if v is None else v for v in values])
+    fig.update_layout(**{**_LAYOUT, "height": 380, "margin": dict(l=60, r=20, t=50, b=90)},
+                      title=dict(text=f"Final frame: {metric} ({better} is better)", font=dict(size=14)),
+                      yaxis=dict(title=metric, range=[0, top * 1.18] if np.isfinite(top) and top > 0 else None),
+                      xaxis=dict(tickangle=-15))
     return fig
 
 

@@ -64,7 +64,7 @@ def render(ro: Rollout | None, pack, features, store, show_baselines: bool) -> V
         z_real = dict(zip(have, z))
     ends = list(np.cumsum([len(a) for a in ro.actions]))
     return View(
-        latest=upscale(ro.frames[RLA][-1] if ro.num_chunks else ro.start_frame, 384),
+        latest=upscale(ro.frames[RLA][-1], 384) if ro.num_chunks else None,
         real=upscale(real[-1], 384) if ro.num_chunks and real[-1] is not None else None,
         filmstrip=_filmstrip(ro, real, methods, ends),
         change=_change_maps(ro, real, z_real, methods, pack) if ro.num_chunks else None,
@@ -80,7 +80,7 @@ def _filmstrip(ro: Rollout, real, methods, ends) -> np.ndarray:
     cols = [f"start (t={ro.t0})" if ro.t0 is not None else "start"] + [f"+{e} steps" for e in ends[first:]]
     rows, labels = [], []
     for m in methods:
-        rows.append([ro.start_frame] + ro.frames[m][first:])
+        rows.append([ro.start_frame] + ro.frames.get(m, [])[first:])
         labels.append(SHORT.get(m, m))
     if ro.episode_id is not None:
         rows.insert(1, [ro.start_frame] + real[first:])

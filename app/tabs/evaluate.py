@@ -7,13 +7,16 @@ import numpy as np
 from app.episodes import check_index
 from app.errors import guarded, user_error
 from app.packs import require_pack
-from app.plots import empty_figure, evaluation_bars, method_label
+from app.plots import empty_figure, evaluation_bars
+from app.widgets import plot_panel
 
-METRICS = {  # metric → (column title, which way is better)
-    "token_l1": ("token L1", "lower"), "token_l1_moving": ("token L1, moving patches", "lower"),
-    "ssim": ("SSIM", "higher"), "ssim_fg": ("SSIM, foreground", "higher"),
-    "psnr": ("PSNR (dB)", "higher"), "psnr_fg": ("PSNR fg (dB)", "higher"), "lpips": ("LPIPS", "lower"),
+METRICS = {  # metric → (title, which way is better)
+    "token_l1": ("L1", "lower"), "token_l1_moving": ("L1 moving", "lower"),
+    "ssim": ("SSIM", "higher"), "ssim_fg": ("SSIM fg", "higher"),
+    "psnr": ("PSNR", "higher"), "psnr_fg": ("PSNR fg", "higher"), "lpips": ("LPIPS", "lower"),
 }
+LONG = {"token_l1": "token L1", "token_l1_moving": "token L1 on moving patches", "ssim": "SSIM", "ssim_fg": "SSIM on the foreground",
+        "psnr": "PSNR (dB)", "psnr_fg": "PSNR on the foreground (dB)", "lpips": "LPIPS"}
 STEP_CHOICES = [1, 3, 10, 30]
 INTRO = """The paper's protocol: from a real frame, roll out a few chunks of the *recorded* actions with each
 method, and score the **final** frame against the real one (token L1, SSIM, PSNR; LPIPS when its weights are
@@ -45,16 +48,22 @@ def table(results: dict) -> list[list]:
     for name, entry in results.get("methods", {}).items():
         final = entry.get("final", {})
         cost = entry.get("cost") or {}
-        rows.append([method_label(name)] + [_round(final.get(m)) for m in METRICS]
+        rows.append([short_label(name)] + [_round(final.get(m)) for m in METRICS]
                     + [_round(cost.get("gflops")), _round(cost.get("ms_median"))])
     return rows
 
 
 def _round(v):
-    return None if v is None else float(f"{v:.4g}")
+    return None if v is None else float(f"{v:.3g}")
 
 
-HEADERS = ["method"] + [METRICS[m][0] for m in METRICS] + ["GFLOPs / chunk", "ms / chunk"]
+HEADERS = ["method"] + [METRICS[m][0] for m in METRICS] + ["GFLOPs", "ms"]
+SHORT = {"rla": "RLA-WM", "regression": "regression", "token_flow": "token flow", "copy": "copy (floor)"}
+
+
+def short_label(name: str) -> str:
+    base, _, steps = name.partition("@")
+    return SHORT.get(base, base) + (f" @{steps}" if steps else "")
 
 
 def build(ctx) -> None:
@@ -72,12 +81,14 @@ def build(ctx) -> None:
             cost = gr.Checkbox(value=True, label="Measure cost (FLOPs and wall time per chunk)")
             run_btn = gr.Button("Run evaluation", variant="primary", elem_id="evaluate-btn")
             stored_btn = gr.Button("Show the pack's stored results", size="sm")
-            metric = gr.Dropdown([(METRICS[m][0], m) for m in METRICS], value="token_l1_moving", label="Chart metric")
+            metric = gr.Dropdown([(LONG[m], m) for m in METRICS], value="token_l1_moving", label="Chart metric")
         with gr.Column(scale=7):
-            summary = gr.Markdown("Pick episodes and press **Run evaluation**.", label="Summary")
-            results_table = gr.Dataframe(headers=HEADERS, label="Scores", interactive=False,
-                                         wrap=True)
-            chart = gr.Plot(label="Comparison")
+            summary = gr.Markdown("Pick episodes and press **Run evaluation**.", label="Summary", elem_id="evaluate-summary")
+            results_table = gr.Dataframe(headers=HEADERS, label="Scores", interactive=False, wrap=True,
+                                         column_widths=["22%"] + ["8.5%"] * (len(HEADERS) - 1))
+            gr.Markdown("L1: token L1 (lower is better) · SSIM, PSNR (dB): decoded frame (higher is better) · fg: foreground "
+                        "only · moving: patches that change · GFLOPs and ms: cost of one predicted chunk", elem_classes=["caption"])
+            chart = plot_panel("Comparison", "final-frame score per method; pick the metric on the left")
     results_state = gr.State(None)
 
     @guarded("run the evaluation")
@@ -113,7 +124,7 @@ def build(ctx) -> None:
     @guarded("show the stored results")
     def stored(pack_key, chart_metric):
         pack = require_pack(pack_key)
-        res = pack.results
+        res = pack.results.get("evaluation", pack.results)  # training.pipeline stores it under "evaluation"
         if not res or "methods" not in res:
             raise user_error("This pack has no stored evaluation results; run one here.", "No stored results")
         return res, _summary(res, "stored with the pack"), table(res), _chart(res, chart_metric)
@@ -142,5 +153,5 @@ def _chart(res: dict, metric: str):
     names = list(methods)
     values = [methods[n].get("final", {}).get(metric) for n in names]
     if all(v is None for v in values):
-        return empty_figure(f"{METRICS[metric][0]} is not available for these results")
-    return evaluation_bars(names, values, METRICS[metric][0], METRICS[metric][1])
+        return empty_figure(f"{LONG[metric]} is not available for these results")
+    return evaluation_bars(names, values, LONG[metric], METRICS[metric][1])

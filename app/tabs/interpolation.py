@@ -8,10 +8,11 @@ import torch
 from app.episodes import check_index
 from app.errors import guarded, user_error
 from app.frames import EPISODE, pair_picker, pick_pair
-from app.images import figure, grid, upscale, write_animation
+from app.images import grid, upscale, write_animation
 from app.latents import apply_latent, encode_pair
 from app.packs import require_pack
 from app.plots import empty_figure, matched_steps
+from app.widgets import figure, plot_panel
 from rla.interpolate import alphas as make_alphas
 from rla.interpolate import interpolate, latent_noise, match_frames, rank_correlation
 
@@ -36,8 +37,8 @@ def build(ctx) -> None:
                 gr.Markdown("**Latent action B** (decoded on frame *before* of A)")
                 ep2 = gr.Dropdown(ctx.episodes.choices(), value=ctx.episodes.first(), label="Episode of B", interactive=has_eps)
                 with gr.Row():
-                    t2 = gr.Slider(0, 200, value=0, step=1, label="B: time step t")
-                    k2 = gr.Slider(1, 200, value=5, step=1, label="B: horizon k")
+                    t2 = gr.Slider(0, max(ctx.episodes.max_steps - 1, 1), value=0, step=1, label="B: t")
+                    k2 = gr.Slider(1, max(ctx.episodes.max_steps, 2), value=5, step=1, label="B: k")
             with gr.Row():
                 points = gr.Slider(3, 24, value=9, step=1, label="Points on the path")
                 seed = gr.Number(value=0, precision=0, minimum=0, label="Noise seed")
@@ -48,9 +49,15 @@ def build(ctx) -> None:
             with gr.Row():
                 animation = figure("Animation", "there and back", height=256, fmt="gif", elem_id="ip-animation")
                 at_alpha = figure("At α", "decoded · closest real frame", height=256, scale=2, elem_id="ip-alpha")
-            plot = gr.Plot(label="Matched steps")
+            plot = plot_panel("Matched steps", "α against the time step of the closest real frame")
             stats = gr.Markdown(label="Summary")
     mode.change(lambda m: gr.update(visible=m == BETWEEN), mode, second, api_visibility="private", show_progress="hidden")
+
+    def fit_b(episode_id):
+        n = ctx.episodes.get(episode_id).num_steps if episode_id in ctx.episodes.ids else 200
+        return gr.update(maximum=max(n - 1, 1)), gr.update(maximum=max(n, 2))
+
+    ep2.change(fit_b, ep2, [t2, k2], api_visibility="private", show_progress="hidden")
 
     @guarded("interpolate")
     def run(pack_key, mode, path, source, episode, t, k, image_a, image_b, episode_b, t_b, k_b, points, seed, alpha):
@@ -89,13 +96,14 @@ def build(ctx) -> None:
             z_real, _ = ctx.features.encode(pack.encoder, real)
             idx, _ = match_frames(z_dec, z_real)
             matched = idx.numpy()
-        cols = [f"α={a:.2f}" for a in al.tolist()]
+        cols = [f"α={a:.2f}" if n <= 8 else f"{a:.2f}" for a in al.tolist()]
         tile = 128 if n <= 8 else 96 if n <= 14 else 72
         rows, labels = [list(frames[:n])], ["decoded"]
         if matched is not None:
             rows.append([real[i] for i in matched[:n]])
             labels.append("closest real")
-            cols = [f"{c} · t={offset + int(i)}" if n <= 10 else c for c, i in zip(cols, matched[:n])]
+            if n <= 6:
+                cols = [f"{c} · t={offset + int(i)}" for c, i in zip(cols, matched[:n])]
         picture = grid(rows, labels, cols, tile=tile)
         big = [upscale(frames[n], 256)] + ([upscale(real[matched[n]], 256)] if matched is not None else [])
         at_picture = grid([big], [], [f"decoded, α={alpha:.2f}"] + ([f"closest real: t={offset + int(matched[n])}"] if matched is not None else []), tile=256)
@@ -105,12 +113,13 @@ def build(ctx) -> None:
             rho = rank_correlation(al, torch.from_numpy(steps.astype(np.float64)))
             horizon = len(real) - 1
             fig = matched_steps(al.numpy(), steps, horizon, offset)
-            text = (f"Path from **{start_name}** (α = 0) to the latent action (α = 1), {path}. "
-                    f"Rank correlation between α and the matched time step: **ρ = {rho:.2f}** "
-                    f"(1 = decoded frames advance through the real frames in order).")
+            rho_text = f"**ρ = {rho:.2f}**" if np.isfinite(rho) else "**ρ undefined** (every point matched the same real frame)"
+            text = (f"Path from **{start_name}** (α = 0) to **{'B' if mode == BETWEEN else 'the latent action'}** (α = 1), {path}. "
+                    f"Rank correlation between α and the matched time step: {rho_text} "
+                    f"(1 = the decoded frames advance through the real frames in order).")
         else:
             fig = empty_figure("Matching needs the real in-between frames: pick an example-episode pair")
-            text = f"Path from **{start_name}** to the latent action, {path}. Uploaded pairs have no real in-between frames."
+            text = f"Path from **{start_name}** (α = 0), {path}. Uploaded pairs have no real in-between frames to match."
         return picture, gif, at_picture, fig, text
 
     inputs = [ctx.pack_state, mode, path, *pair.inputs, ep2, t2, k2, points, seed, alpha]

@@ -6,16 +6,26 @@ import numpy as np
 
 from app.errors import guarded
 from app.frames import frame_picker, pair_picker, pick_frame, pick_pair
-from app.images import figure, grid, heatmap_overlay, upscale
+from app.images import grid, heatmap_overlay, upscale
 from app.latents import apply_latent, encode_pair, latent_image, patch_error, project, standardise
 from app.packs import require_pack
 from app.state import Pair
+from app.widgets import figure
 from rla.metrics import token_l1
 
 INTRO = """A **residual latent action** is a small code `u` (Q tokens × C numbers) that the RLA autoencoder
 squeezes out of the *difference* between the feature tokens of two frames. Its decoder rebuilds the
 later frame from the earlier one plus `u` in a single pass. Encode a pair below, check the
 reconstruction, then apply the same latent action to a different frame: does the motion transfer?"""
+
+
+def _explained(l1_rec: float, l1_copy: float) -> str:
+    if l1_copy <= 1e-9:
+        return " · the two frames are identical"
+    share = 1 - l1_rec / l1_copy
+    if share < 0:
+        return " · worse than copying *before*: this pack's autoencoder is undertrained for this pair"
+    return f" · {100 * share:.0f}% of the change explained"
 
 
 def _label(picked, other) -> str:
@@ -55,7 +65,7 @@ def build(ctx) -> None:
         moved = patch_error(pack, enc["z_a"], enc["z_b"])
         vmax = max(float(moved.max()), float(err.max()), 1e-6)
         tiles = [before.frame, after.frame, rec[0], heatmap_overlay(upscale(after.frame, 192), err, vmax)]
-        picture = grid([tiles], [], ["before", "after", "reconstruction", "error (same scale as the change)"])
+        picture = grid([tiles], [], ["before", "after", "reconstruction", "error per patch"])
         xy = project(pack, enc["u"])
         q, c = enc["u"].shape[1:]
         n, d = enc["z_a"].shape[1:]
@@ -64,7 +74,7 @@ def build(ctx) -> None:
         lines = [
             f"**Compression** · {n}×{d} = {n * d:,} token numbers per frame → u has {q}×{c} = {q * c} numbers ({n * d / (q * c):.0f}× smaller)",
             f"**Reconstruction** token L1 **{l1_rec:.4f}** · if nothing moved (copy *before*): {l1_copy:.4f}"
-            + (f" · {100 * (1 - l1_rec / l1_copy):.0f}% of the change explained" if l1_copy > 1e-9 else ""),
+            + _explained(l1_rec, l1_copy),
             f"**‖u‖** {float(enc['u'].norm()):.2f} · in training-std units {float(standardise(pack, enc['u']).norm()):.2f}"
             f" (a typical training latent: about {np.sqrt(q * c):.0f})",
             f"**On the latent map** at ({xy[0, 0]:.2f}, {xy[0, 1]:.2f}): see the *Latent space* tab" if xy is not None

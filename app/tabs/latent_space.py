@@ -5,10 +5,11 @@ import gradio as gr
 import numpy as np
 
 from app.errors import guarded, user_error
-from app.images import figure, grid
-from app.latents import apply_latent
+from app.images import grid
+from app.latents import apply_latent, map_latent
 from app.packs import require_pack
 from app.plots import empty_figure, latent_scatter
+from app.widgets import figure, plot_panel
 
 COLOURINGS = {  # choice → (meta key, categorical)
     "time in episode": ("t", False),
@@ -53,7 +54,7 @@ def build(ctx) -> gr.Tab | None:
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
         with gr.Column(scale=7):
-            plot = gr.Plot(label="Latent map", elem_id="latent-map")
+            plot = plot_panel("Latent map", "hover for details, click a point to see its frames", elem_id="latent-map")
         with gr.Column(scale=3, min_width=280):
             colour = gr.Radio(list(COLOURINGS), value="time in episode", label="Colour by")
             with gr.Row():
@@ -139,10 +140,7 @@ def _point(ctx, pack, i: int):
     ep = ctx.episodes.get(ep_id)
     if t + k > ep.num_steps:
         return None, f"Point {desc}: t + k is past the end of the example episode."
-    import torch
-
     z, _ = ctx.features.encode(pack.encoder, ep.frames[t][None])
-    u = torch.from_numpy(np.asarray(pack.latent_map.latents[i], dtype=np.float32)).view(1, *pack.dynamics.u_mean.shape)
-    _, decoded = apply_latent(pack, z, u)
+    _, decoded = apply_latent(pack, z, map_latent(pack, i))
     picture = grid([[ep.frames[t], ep.frames[t + k], decoded[0]]], [], ["before", "after", "decoded from its latent"], tile=150)
     return picture, f"Point {desc}."

@@ -4,12 +4,12 @@ from __future__ import annotations
 import gradio as gr
 
 from app.actions import action_sliders, action_vector
-from app.errors import guarded, user_error
+from app.errors import guarded
 from app.frames import EPISODE, frame_picker, pick_frame
-from app.images import figure
 from app.packs import require_pack
 from app.predict import check_settings, extend, recorded_chunks, start_rollout, sync_baselines
 from app.rollout_view import empty_view, render
+from app.widgets import figure, plot_panel
 
 INTRO = """Start from a frame, choose an action (held for one chunk of steps), and let the world model
 imagine what the camera sees next: it samples a **latent action** by flow matching, decodes the
@@ -40,7 +40,7 @@ def build(ctx) -> dict:
             with gr.Accordion("Sampling and baselines", open=True):
                 steps = gr.Slider(1, 50, value=steps_default, step=1, label="Euler steps",
                                   info="flow-matching integration steps: more is slower and usually sharper")
-                samples = gr.Slider(1, 16, value=1, step=1, label="Samples",
+                samples = gr.Slider(1, 16, value=1, step=1, label="Samples", elem_id="wm-samples",
                                     info="several samples show how unsure the model is (per-pixel spread)")
                 seed = gr.Number(value=0, precision=0, minimum=0, label="Seed")
                 baselines = gr.Checkbox(value=False, label="Compare with the baselines",
@@ -48,13 +48,13 @@ def build(ctx) -> dict:
         with gr.Column(scale=7):
             status = gr.Markdown("Pick a start frame and press **Predict chunk**.", label="Status", elem_id="wm-status")
             with gr.Row():
-                latest = figure("Predicted frame", "RLA-WM, after the last chunk", height=300, elem_id="wm-latest")
-                real = figure("Real frame", "the recorded frame at the same step", height=300, elem_id="wm-real")
+                latest = figure("Predicted frame", "RLA-WM, after the last chunk", height=260, elem_id="wm-latest")
+                real = figure("Real frame", "recorded, at the same step", height=260, elem_id="wm-real")
+                spread = figure("Spread over samples", "per-pixel std; bright = unsure", height=260, elem_id="wm-spread")
             filmstrip = figure("Filmstrip", "the start frame, then the end of each chunk", elem_id="wm-filmstrip")
-            with gr.Row():
-                change = figure("What changed", "in the last chunk, per patch, one colour scale", scale=2, elem_id="wm-change")
-                spread = figure("Spread over samples", "per-pixel std; brighter = less sure", height=256, elem_id="wm-spread")
-            errors = gr.Plot(label="Error per chunk")
+            change = figure("What changed", "in the last chunk, per patch, on one colour scale: predicted by each model, and real",
+                            elem_id="wm-change")
+            errors = plot_panel("Error per chunk", "against the real frames, for example-episode starts")
             latency = gr.Markdown(label="Latency", elem_id="wm-latency")
 
     state = gr.State(None)
@@ -138,4 +138,3 @@ def reset_outputs(message: str) -> tuple:
     return (None, *empty_view(message).outputs())
 
 
-__all__ = ["build", "reset_outputs", "user_error"]

@@ -19,14 +19,17 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 
-# tab id → (tab label, elem_id of the button to press or None, selector that appears when done)
+# tab id → (tab label, steps); a step is ("click", elem_id) | ("fill", elem_id, text) | ("check", label) | ("wait", selector)
 TABS = {
-    "world-model": ("World model", "rollout-btn", "#wm-latest img"),
-    "latent-actions": ("Latent actions", "encode-btn", None),
-    "interpolation": ("Interpolation", "interpolate-btn", None),
-    "latent-space": ("Latent space", None, "#latent-map .js-plotly-plot"),
-    "evaluate": ("Evaluate", "evaluate-btn", None),
-    "about": ("About", None, "#about-diagram svg"),
+    "world-model": ("World model", [("check", "Use the recorded actions (example episodes)"), ("check", "Compare with the baselines"),
+                                    ("fill", "wm-samples", "4"), ("click", "rollout-btn"), ("wait", "#wm-latest img")]),
+    "latent-actions": ("Latent actions", [("click", "encode-btn"), ("wait", "#la-strip img"), ("click", "transfer-btn"),
+                                          ("wait", "#la-transfer img")]),
+    "interpolation": ("Interpolation", [("click", "interpolate-btn"), ("wait", "#ip-strip img")]),
+    "latent-space": ("Latent space", [("wait", "#latent-map .js-plotly-plot"), ("fill", "latent-point", "5"),
+                                      ("click", "latent-show-btn"), ("wait", "#ls-frames img")]),
+    "evaluate": ("Evaluate", [("click", "evaluate-btn"), ("wait", "#evaluate-summary >> text=Results")]),
+    "about": ("About", [("wait", "#about-diagram svg")]),
 }
 
 
@@ -67,6 +70,21 @@ def wait_idle(page, timeout: float = 60.0) -> None:
     page.wait_for_timeout(600)
 
 
+def run_step(page, step) -> None:
+    kind, target = step[0], step[1]
+    if kind == "click":
+        page.locator(f"#{target}").click()
+    elif kind == "fill":
+        box = page.locator(f"#{target} input").first
+        box.fill(step[2])
+        box.press("Enter") if target == "latent-point" else box.blur()
+    elif kind == "check":
+        page.get_by_label(target).check()
+    elif kind == "wait":
+        page.wait_for_selector(target, timeout=120_000)
+    page.wait_for_timeout(300)
+
+
 def capture(url: str, out: Path, tabs=TABS, width: int = 1400) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
@@ -77,13 +95,11 @@ def capture(url: str, out: Path, tabs=TABS, width: int = 1400) -> list[Path]:
         page = browser.new_page(viewport={"width": width, "height": 900}, device_scale_factor=1)
         page.goto(url, wait_until="load")
         page.wait_for_selector("#predict-btn", timeout=60_000)
-        for tab_id, (label, button, ready) in tabs.items():
+        for tab_id, (label, steps) in tabs.items():
             page.get_by_role("tab", name=label).click()
             page.wait_for_timeout(500)
-            if button:
-                page.locator(f"#{button}").click()
-            if ready:
-                page.wait_for_selector(ready, timeout=60_000)
+            for step in steps:
+                run_step(page, step)
             wait_idle(page)
             path = out / f"{tab_id}.png"
             page.screenshot(path=str(path), full_page=True)

@@ -97,7 +97,7 @@ def _train(model, batch, steps, lr=3e-3):
         opt.step()
 
 
-def build_tiny_pack(path: str | Path, episodes=None, train_steps: int = 15, seed: int = 0) -> Path:
+def build_tiny_pack(path: str | Path, episodes=None, train_steps: int = 60, seed: int = 0) -> Path:
     """Build, briefly train (on at most 48 pairs) and save a tiny pack (a few seconds on 2 cores)."""
     from rla import (EncoderSpec, LatentFlow, ModelPack, PackInfo, PixelPatchEncoder, RegressionWorldModel,
                      RLAAutoencoder, TokenFlowWorldModel, model_configs)
@@ -126,7 +126,7 @@ def build_tiny_pack(path: str | Path, episodes=None, train_steps: int = 15, seed
         for head in (dyn.out, tf.out):
             if head.weight.abs().max() < 1e-3:
                 head.weight.normal_(0, 0.05)
-    flat = u.reshape(len(u), -1)
+    flat = ((u - dyn.u_mean) / dyn.u_std).reshape(len(u), -1)  # the map holds standardised latents
     centred = flat - flat.mean(0)
     coords = (centred @ torch.linalg.svd(centred, full_matrices=False).Vh[:2].T).numpy().astype(np.float32)  # PCA, not UMAP: fast
     lmap = LatentMap(latents=flat.numpy().astype(np.float32), coords=coords, meta=meta)

@@ -1,0 +1,236 @@
+"""Every named endpoint, called with gradio_client against the app served in the test (tiny pack)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+EP, UP = "Example episode", "Upload"
+NOISE, BETWEEN = "Noise → latent action", "Latent action A → latent action B"
+ENDPOINTS = ["/rollout", "/undo", "/reset", "/encode_pair", "/transfer", "/interpolate", "/umap", "/evaluate",
+             "/stored_results", "/load_pack"]
+
+
+def rollout(client, *, source=EP, episode="synthetic-0", frame=3, image=None, actions=(0.0, 0.0, 0.0, 0.0), recorded=False,
+            chunks=1, steps=4, samples=1, baselines=False, seed=0):
+    a = list(actions) + [0.0] * (8 - len(actions))
+    return client.predict(source, episode, frame, image, *a, recorded, chunks, steps, samples, baselines, seed, api_name="/rollout")
+
+
+def pixels(path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def status(result) -> str:
+    return result[-1]
+
+
+def test_every_endpoint_is_named(client):
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(ENDPOINTS) <= set(named)
+    params = [p["parameter_name"] for p in named["/rollout"]["parameters"]]
+    assert params[:4] == ["source", "episode", "frame", "image"] and "steps" in params and "samples" in params
+
+
+def test_rollout_predicts_frames_and_reports_latency(client):
+    out = rollout(client, chunks=2)
+    latest, real, film, change, spread, errors, latency, text = out
+    assert pixels(latest).shape[0] >= 256 and pixels(real).shape == pixels(latest).shape
+    assert pixels(film).shape[1] > pixels(film).shape[0]  # a strip: start + 2 chunks
+    assert "encode" in latency and "predict" in latency and "decode" in latency
+    assert "2 chunks" in text and "10 steps" in text
+    assert json.loads(errors["plot"])["data"], "the error curve has traces"
+
+
+def test_actions_change_the_prediction(client):
+    left = pixels(rollout(client, actions=(-1.0, -1.0, 0, -1))[0])
+    right = pixels(Client(client.src, verbose=False).predict(
+        EP, "synthetic-0", 3, None, 1.0, 1.0, 0, 1, 0, 0, 0, 0, False, 1, 4, 1, False, 0, api_name="/rollout")[0])
+    assert np.abs(left.astype(int) - right.astype(int)).mean() > 0.05
+
+
+def test_rollout_grows_undoes_and_resets(client):
+    assert "1 chunk" in status(rollout(client))
+    assert "2 chunks" in status(rollout(client))
+    assert "3 chunks** (15 steps)" in status(rollout(client, recorded=True))
+    assert "2 chunks" in status(client.predict(False, api_name="/undo"))
+    out = client.predict(False, api_name="/reset")
+    assert "Predict chunk" in status(out) and out[0] is None
+    assert "1 chunk" in status(rollout(client, frame=4))  # a new start frame starts a new rollout
+
+
+def test_sessions_do_not_share_state(app_url):
+    a, b = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    rollout(a, chunks=3)
+    assert "1 chunk" in status(rollout(b))
+    assert "2 chunks" in status(a.predict(False, api_name="/undo"))
+    assert "2 chunks" in status(rollout(b))
+
+
+def test_samples_and_baselines(client):
+    one = rollout(client, chunks=1, frame=0)
+    many = rollout(client, chunks=1, frame=1, samples=4, baselines=True)
+    assert pixels(many[2]).shape[0] > pixels(one[2]).shape[0], "baseline rows make the filmstrip taller"
+    assert "regression" in many[6].lower() and "4 samples" in many[6]
+    names = {t["name"] for t in json.loads(many[5]["plot"])["data"]}
+    assert any("regression" in n.lower() for n in names) and any("Copy" in n for n in names)
+
+
+@pytest.mark.parametrize("kind", ["rgb", "gray", "rgba", "palette", "wide"])
+def test_rollout_from_uploads(client, image_files, kind):
+    out = rollout(client, source=UP, image=handle_file(str(image_files[kind])), recorded=True)
+    assert out[0] is not None and out[1] is None  # no real frames for an upload
+    assert "uploaded" in status(out)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(source=UP, image=None), "Upload an image"),
+    (dict(episode="no-such-episode"), "not in the list of choices"),
+    (dict(episode=None), "Pick an example episode"),
+    (dict(frame=2.5), "whole number from 0 to 30"),
+    (dict(steps=0), "less than minimum"),  # sliders refuse out-of-range values themselves
+    (dict(samples=100), "greater than maximum"),
+    (dict(actions=(5.0, 0, 0, 0)), "greater than maximum"),
+    (dict(source="Webcam"), "Unknown frame source|not in the list of choices"),
+])
+def test_rollout_bad_inputs_get_clear_errors(client, kwargs, message):
+    with pytest.raises(AppError, match=message) as err:
+        rollout(client, **kwargs)
+    assert "Traceback" not in str(err.value)
+    assert "1 chunk" in status(rollout(client))  # the session keeps working
+
+
+@pytest.mark.parametrize("kind, message", [("text", "not an image"), ("fake_png", "not an image"), ("tiny", "too small|only 4×4"),
+                                            ("huge", "megapixels")])
+def test_bad_uploads_get_clear_errors(client, image_files, kind, message):
+    with pytest.raises(AppError, match=message):
+        rollout(client, source=UP, image=handle_file(str(image_files[kind])))
+
+
+def raw_call(url: str, api: str, data: list) -> str:
+    """POST to the HTTP API directly (gradio_client cannot send NaN) and return the event stream."""
+    import httpx
+
+    r = httpx.post(f"{url}gradio_api/call{api}", content=json.dumps({"data": data}), headers={"Content-Type": "application/json"})
+    r.raise_for_status()
+    with httpx.stream("GET", f"{url}gradio_api/call{api}/{r.json()['event_id']}", timeout=60) as s:
+        return "".join(s.iter_text())
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_actions_are_refused(app_url, value):
+    data = [EP, "synthetic-0", 3, None, value, 0, 0, 0, 0, 0, 0, 0, False, 1, 4, 1, False, 0]
+    stream = raw_call(app_url, "/rollout", data)
+    assert "event: error" in stream and ("finite" in stream or "greater than maximum" in stream)
+    assert "Traceback" not in stream
+
+
+def test_encode_pair_and_transfer(client):
+    strip, code, text = client.predict(EP, "synthetic-1", 2, 8, None, None, api_name="/encode_pair")
+    assert pixels(strip).shape[1] > 3 * pixels(strip).shape[0] // 2
+    assert pixels(code).shape[0] > 0 and "Compression" in text and "latent map" in text
+    picture, info = client.predict(EP, "synthetic-1", 2, 8, None, None, EP, "synthetic-0", 4, None, api_name="/transfer")
+    assert pixels(picture).shape[0] > 0 and "Token L1 to the real frame 8 steps later" in info
+
+
+def test_encode_pair_from_uploads(client, image_files):
+    a, b = handle_file(str(image_files["rgb"])), handle_file(str(image_files["gray"]))
+    _, _, text = client.predict(UP, None, 0, 1, a, b, api_name="/encode_pair")
+    assert "Reconstruction" in text
+    _, info = client.predict(UP, None, 0, 1, a, b, UP, None, 0, handle_file(str(image_files["wide"])), api_name="/transfer")
+    assert "No real frame" in info
+
+
+@pytest.mark.parametrize("args, message", [
+    ((EP, "synthetic-0", 25, 10, None, None), "horizon k"),
+    ((EP, "synthetic-0", 0, 0, None, None), "less than minimum"),
+    ((UP, None, 0, 1, None, None), "Upload both"),
+])
+def test_encode_pair_bad_inputs(client, args, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name="/encode_pair")
+
+
+@pytest.mark.parametrize("mode, path", [(NOISE, "linear"), (NOISE, "spherical"), (BETWEEN, "linear")])
+def test_interpolate(client, mode, path):
+    strip, gif, at_alpha, fig, text = client.predict(mode, path, EP, "synthetic-1", 2, 8, None, None, "synthetic-1", 2, 4,
+                                                     6, 0, 0.5, api_name="/interpolate")
+    with Image.open(gif) as im:
+        assert im.format == "GIF" and im.n_frames == 10  # 6 points there and back
+    assert pixels(strip).shape[0] > pixels(at_alpha).shape[0] // 2
+    assert "ρ" in text and json.loads(fig["plot"])["data"]
+
+
+@pytest.mark.parametrize("override, message", [({13: 2.0}, "greater than maximum"), ({11: 1}, "less than minimum"),
+                                               ({1: "bezier"}, "bezier"), ({0: "sideways"}, "sideways"),
+                                               ({8: "nope"}, "Unknown episode|not in the list")])
+def test_interpolate_bad_inputs(client, override, message):
+    args = [NOISE, "linear", EP, "synthetic-1", 2, 8, None, None, "synthetic-1", 2, 4, 6, 0, 0.5]
+    for i, v in override.items():
+        args[i] = v
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name="/interpolate")
+
+
+def test_latent_map_with_my_pair_and_a_selected_point(client):
+    client.predict(EP, "synthetic-1", 2, 5, None, None, api_name="/encode_pair")
+    fig, frames, text = client.predict("task", 3, api_name="/umap")
+    traces = json.loads(fig["plot"])["data"]
+    assert any("synthetic-1" in (t.get("name") or "") for t in traces), "the user's pair is drawn"
+    assert {"PushCube", "PullCube"} <= {t.get("name") for t in traces}
+    assert frames is not None and "Point #3" in text
+    fig, frames, text = client.predict("time in episode", -1, api_name="/umap")
+    assert frames is None and "★" in text
+    with pytest.raises(AppError, match="Point #"):
+        client.predict("task", 10_000, api_name="/umap")
+
+
+def test_evaluate(client):
+    state_free = client.predict(["synthetic-0", "synthetic-1"], 2, 0, [1, 3], False, "psnr", api_name="/evaluate")
+    summary, table, chart = state_free
+    assert "2 episodes × 2 chunks" in summary
+    methods = [row[0] for row in table["data"]]
+    assert methods == ["RLA-WM @1", "RLA-WM @3", "regression", "token flow", "copy (floor)"]
+    assert json.loads(chart["plot"])["data"][0]["type"] == "bar"
+
+
+@pytest.mark.parametrize("args, message", [(([], 3, 0, [3], False, "psnr"), "at least one"),
+                                           ((["synthetic-0"], 6, 10, [3], False, "psnr"), "long enough"),
+                                           ((["synthetic-0"], 2, 0, [], False, "psnr"), "Euler steps")])
+def test_evaluate_bad_inputs(client, args, message):
+    with pytest.raises(AppError, match=message):
+        client.predict(*args, api_name="/evaluate")
+
+
+def test_stored_results_missing(client):
+    with pytest.raises(AppError, match="no stored evaluation"):
+        client.predict("token_l1", api_name="/stored_results")
+
+
+def test_load_pack(client, tiny_pack, tmp_path):
+    summary = client.predict(str(tiny_pack), api_name="/load_pack")
+    assert "pixel_patch" in summary and "4-D" in summary
+    for bad, message in [("", "Enter a pack"), (str(tmp_path), "not a model pack"), ("user/offline-pack", "unreachable"),
+                         ("not a pack", "not found")]:
+        with pytest.raises(AppError, match=message):
+            client.predict(bad, api_name="/load_pack")
+    assert rollout(client)[0] is not None  # the session still has its pack
+
+
+def test_an_app_without_a_pack_starts_and_explains(episodes, tmp_path):
+    from tests.app.conftest import serve
+
+    demo, url = serve(None, episodes, tmp_path)
+    try:
+        c = Client(url, verbose=False)
+        with pytest.raises(AppError, match="No model pack"):
+            rollout(c)
+        with pytest.raises(AppError, match="No model pack"):
+            c.predict("task", -1, api_name="/umap")
+    finally:
+        demo.close()
