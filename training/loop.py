@@ -65,6 +65,8 @@ def fit(model: torch.nn.Module, sample_batch: Callable[[torch.Generator], dict],
         accelerator.load_state(str(ckpt))
         state = json.loads(state_file.read_text())
         step, elapsed, total = state["step"], state["elapsed"], state["total"]
+        if step >= total and cfg.max_steps > step:  # extending a finished run: warm restart of the cosine
+            total = cfg.max_steps
         accelerator.print(f"[{name}] resumed at step {step} ({elapsed / 60:.1f} min)")
     gen = torch.Generator().manual_seed(cfg.seed + step)
     log_path = out / "loss.csv"

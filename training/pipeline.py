@@ -5,9 +5,9 @@
 Stages (each skipped when its output exists, so an interrupted run resumes):
 
 1. collect scripted-expert episodes (clean and action-noise) for the Panda tasks, plus play;
-2. train the RLA autoencoder and, in parallel, the direct-regression baseline (and an
-   autoencoder without one task, for the "generalizes" property);
-3. train the RLA flow dynamics (on the frozen autoencoder) and, in parallel, token-space flow;
+2. train the RLA autoencoder and, in parallel, the direct-regression baseline;
+3. train the RLA flow dynamics (on the frozen autoencoder) and, in parallel, token-space flow
+   and an autoencoder without one task (for the "generalizes" property);
 4. fit the latent-action map, save the pack, evaluate every method on held-out episodes and
    write ``docs/results.md``; measure the three RLA properties into ``docs/properties.md``.
 
@@ -38,11 +38,12 @@ class PipelinePreset:
     play_episodes: int = 40  # task-agnostic play episodes
     image_size: int = 128
     patch_size: int = 16
-    ae_steps: int = 2500  # autoencoder optimizer steps
-    wm_steps: int = 1500  # steps for each world model (RLA dynamics and both baselines alike)
+    ae_steps: int = 2000  # autoencoder optimizer steps
+    wm_steps: int = 1200  # steps for each world model (RLA dynamics and both baselines alike)
     batch_size: int = 64
     minutes_cap: float = 60.0  # safety cap per training stage
     latent_map_points: int = 1500
+    gate_ratio: float = 0.5  # the autoencoder must reach this x the copy floor's MSE on moving tokens
     holdout_task: str | None = "PokeCube"  # an extra autoencoder trained without it (the "generalizes" property)
 
 
@@ -92,18 +93,41 @@ def train_all(preset: PipelinePreset, data: Path, work: Path) -> None:
         procs.append(run(train_cmd("training.train_autoencoder", preset, data, ae_out, preset.ae_steps), logs / "autoencoder.log"))
     if not (work / "regression" / "regression" / "model.safetensors").exists():
         procs.append(run(train_cmd("training.train_world_model", preset, data, work / "regression", preset.wm_steps, "--method", "regression"), logs / "regression.log"))
-    holdout = work / f"ae_without_{preset.holdout_task}"
-    if preset.holdout_task and not (holdout / "autoencoder" / "model.safetensors").exists():
-        procs.append(run(train_cmd("training.train_autoencoder", preset, data, holdout, preset.ae_steps, "--exclude-task", preset.holdout_task),
-                         logs / f"ae_without_{preset.holdout_task}.log"))
     wait(*procs)
+    gate_autoencoder(preset, data, work)
     procs = []
     if not (work / "rla" / "rla" / "model.safetensors").exists():
         procs.append(run(train_cmd("training.train_world_model", preset, data, work / "rla", preset.wm_steps, "--method", "rla",
                                    "--autoencoder", str(ae_out / "autoencoder")), logs / "rla.log"))
     if not (work / "token_flow" / "token_flow" / "model.safetensors").exists():
         procs.append(run(train_cmd("training.train_world_model", preset, data, work / "token_flow", preset.wm_steps, "--method", "token_flow"), logs / "token_flow.log"))
+    holdout = work / f"ae_without_{preset.holdout_task}"
+    if preset.holdout_task and not (holdout / "autoencoder" / "model.safetensors").exists():
+        procs.append(run(train_cmd("training.train_autoencoder", preset, data, holdout, preset.ae_steps, "--exclude-task", preset.holdout_task),
+                         logs / f"ae_without_{preset.holdout_task}.log"))
     wait(*procs)
+
+
+def gate_autoencoder(preset: PipelinePreset, data: Path, work: Path) -> dict:
+    """Train the world model only on an autoencoder that clearly beats copying the start frame.
+
+    If held-out MSE on moving tokens is not below ``gate_ratio`` x the copy floor, training
+    resumes once for as many steps again; the outcome is recorded either way.
+    """
+    ae_out = work / "autoencoder"
+    report = json.loads((ae_out / "autoencoder_eval.json").read_text())["heldout"]
+    if report["mse_vs_copy_moving"] > preset.gate_ratio and not (ae_out / "extended").exists():
+        print(f"[pipeline] autoencoder gate not passed ({report['mse_vs_copy_moving']:.2f}x > {preset.gate_ratio}x): training on", flush=True)
+        (ae_out / "extended").touch()
+        wait(run(train_cmd("training.train_autoencoder", preset, data, ae_out, 2 * preset.ae_steps), work / "logs" / "autoencoder_extended.log"))
+        report = json.loads((ae_out / "autoencoder_eval.json").read_text())["heldout"]
+    passed = report["mse_vs_copy_moving"] <= preset.gate_ratio
+    print(f"[pipeline] autoencoder gate {'passed' if passed else 'NOT passed'}: held-out moving-token MSE "
+          f"{report['mse_vs_copy_moving']:.2f}x, L1 {report['l1_vs_copy_moving']:.2f}x the copy floor", flush=True)
+    gate = {"passed": passed, "ratio_required": preset.gate_ratio, "mse_vs_copy_moving": report["mse_vs_copy_moving"],
+            "l1_vs_copy_moving": report["l1_vs_copy_moving"]}
+    (work / "gate.json").write_text(json.dumps(gate, indent=2))
+    return gate
 
 
 @torch.no_grad()
@@ -152,7 +176,8 @@ def assemble(preset: PipelinePreset, data: Path, work: Path, out: Path) -> None:
     lm = latent_map(ae, dyn, encoder, data, info.chunk, preset.latent_map_points)
     reports = {name: json.loads(p.read_text()) for name, p in [
         ("autoencoder", work / "autoencoder" / "autoencoder_eval.json"), ("rla", work / "rla" / "rla_train.json"),
-        ("regression", work / "regression" / "regression_train.json"), ("token_flow", work / "token_flow" / "token_flow_train.json")] if p.exists()}
+        ("regression", work / "regression" / "regression_train.json"), ("token_flow", work / "token_flow" / "token_flow_train.json"),
+        ("autoencoder_gate", work / "gate.json")] if p.exists()}
     ModelPack(info, encoder, ae, dyn, baselines, latent_map=lm, results={"training": reports, "preset": asdict(preset)}).save(out)
 
 
