@@ -27,6 +27,8 @@ class EpisodeStore:
     def from_folder(cls, root: str | Path = EXAMPLES_DIR) -> "EpisodeStore":
         """Episodes recorded under ``root`` (via ``rla.data.load_episodes``); empty with a note if none."""
         root = Path(root)
+        if not root.is_dir() or not any(root.rglob("*.h5")):
+            return cls([], f"No example episodes were found in `{root}` (recorded `.h5` files; see docs/data.md).")
         try:
             from rla.data import load_episodes
         except ImportError:

@@ -1,6 +1,8 @@
 """Plotly figures: per-chunk error curves, the latent map, evaluation bars, α → matched step."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -8,7 +10,11 @@ from plotly.subplots import make_subplots
 METHOD_LABELS = {"rla": "RLA-WM", "regression": "Direct regression (DINO-WM style)", "token_flow": "Token-space flow (FM-WM)",
                  "copy": "Copy start frame (floor)"}
 METHOD_COLOURS = {"rla": "#4f46e5", "regression": "#e8710a", "token_flow": "#0f9d58", "copy": "#9aa0a6"}
-_LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=40, b=40), height=300,
+_AXIS = dict(gridcolor="#e5e9f0", linecolor="#cbd2dc", zerolinecolor="#cbd2dc", automargin=True)
+# A small white template: the named "plotly_white" is deep-copied on every use (~15 ms a figure).
+_TEMPLATE = go.layout.Template(layout=dict(paper_bgcolor="white", plot_bgcolor="white", font=dict(color="#2a3f5f"),
+                                           xaxis=_AXIS, yaxis=_AXIS, colorway=list(METHOD_COLOURS.values())))
+_LAYOUT = dict(template=_TEMPLATE, margin=dict(l=50, r=20, t=40, b=40), height=300,
                legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
 
 
@@ -18,7 +24,9 @@ def method_label(name: str) -> str:
     return f"{label}, {steps} steps" if steps else label
 
 
+@functools.lru_cache(maxsize=32)
 def empty_figure(message: str, height: int = 300) -> go.Figure:
+    """A blank figure with a centred message (cached: building a figure costs ~10 ms; callers never mutate it)."""
     fig = go.Figure()
     fig.add_annotation(text=message, showarrow=False, font=dict(size=14, color="#666"), xref="paper", yref="paper", x=0.5, y=0.5)
     fig.update_layout(**{**_LAYOUT, "height": height}, xaxis=dict(visible=False), yaxis=dict(visible=False))

@@ -64,8 +64,8 @@ def render(ro: Rollout | None, pack, features, store, show_baselines: bool) -> V
         z_real = dict(zip(have, z))
     ends = list(np.cumsum([len(a) for a in ro.actions]))
     return View(
-        latest=upscale(ro.frames[RLA][-1], 384) if ro.num_chunks else None,
-        real=upscale(real[-1], 384) if ro.num_chunks and real[-1] is not None else None,
+        latest=upscale(ro.frames[RLA][-1], 256) if ro.num_chunks else None,
+        real=upscale(real[-1], 256) if ro.num_chunks and real[-1] is not None else None,
         filmstrip=_filmstrip(ro, real, methods, ends),
         change=_change_maps(ro, real, z_real, methods, pack) if ro.num_chunks else None,
         spread=_spread(ro),
@@ -96,12 +96,12 @@ def _change_maps(ro: Rollout, real, z_real, methods, pack) -> np.ndarray:
     for m in methods:
         before = ro.tokens[m][i - 1] if i > 0 else ro.start_tokens
         panels.append((ro.frames[m][i], np.abs(ro.tokens[m][i] - before).mean(-1).reshape(grid_shape)))
-        labels.append(f"{SHORT.get(m, m)}: predicted change")
+        labels.append(SHORT.get(m, m))
     if real[i] is not None:
         prev = ro.start_tokens if i == 0 else z_real.get(i - 1)
         if prev is not None:
             panels.append((real[i], np.abs(z_real[i].numpy() - np.asarray(prev)).mean(-1).reshape(grid_shape)))
-            labels.append("real change")
+            labels.append("real")
     vmax = max(float(p[1].max()) for p in panels) or 1.0
     tiles = [heatmap_overlay(upscale(f, 192), c, vmax) for f, c in panels]
     return grid([tiles], [], labels, tile=192)

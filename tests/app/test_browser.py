@@ -66,3 +66,14 @@ def test_a_bad_pack_shows_a_message_and_the_session_keeps_working(page):
     src = page.locator("#wm-latest img").get_attribute("src")
     page.locator("#predict-btn").click()
     predicted(page, previous=src)  # the old pack still answers
+
+
+def test_clicking_a_point_on_the_latent_map_shows_its_frames(page):
+    page.get_by_role("tab", name="Latent space").click()
+    page.wait_for_selector("#latent-map .js-plotly-plot", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#latent-map .js-plotly-plot').__rlaHooked === true", timeout=30_000)
+    # a click on a marker, as plotly reports it (a real mouse click needs the point's pixel position)
+    page.evaluate("() => document.querySelector('#latent-map .js-plotly-plot').emit('plotly_click', {points: [{customdata: 4}]})")
+    page.wait_for_selector("#ls-frames img", timeout=60_000)
+    assert page.locator("#latent-point input").input_value() == "4"
+    page.get_by_role("tab", name="World model").click()
