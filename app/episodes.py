@@ -58,7 +58,8 @@ class EpisodeStore:
     def label(self, episode_id: str) -> str:
         ep = self._episodes[episode_id]
         outcome = "success" if ep.succeeded else "failure"
-        return f"{ep.task} · {episode_id} · {ep.num_steps} steps · {outcome}"
+        name = episode_id[len(ep.task) + 1:] if episode_id.startswith(f"{ep.task}/") else episode_id  # ids often repeat the task
+        return f"{ep.task} · {name} · {ep.num_steps} steps · {outcome}"
 
     def choices(self) -> list[tuple[str, str]]:
         """(label, episode_id) pairs for a dropdown."""
@@ -79,6 +80,16 @@ class EpisodeStore:
         ep = self.get(episode_id)
         t = check_index(t, ep.num_steps, "frame")
         return ep.frames[t], t
+
+    def showcase(self, n: int = 3) -> list[str]:
+        """Up to ``n`` episode ids for examples, one per task first (successful ones preferred)."""
+        eps = sorted(self._episodes.values(), key=lambda e: not e.succeeded)
+        picked, tasks = [], set()
+        for ep in eps:
+            if ep.task not in tasks:
+                picked.append(str(ep.episode_id)), tasks.add(ep.task)
+        picked += [str(e.episode_id) for e in eps if str(e.episode_id) not in picked]
+        return picked[:n]
 
     def first(self) -> str | None:
         return next(iter(self._episodes), None)

@@ -23,7 +23,6 @@ log = logging.getLogger("rla.app")
 CSS = """
 .pixelated img { image-rendering: pixelated; }
 .fill img { object-fit: contain; width: 100%; height: 100%; }
-.latent-code img { min-height: 120px; object-fit: contain; }
 .caption p { margin: 0.2em 0 0 0 !important; font-size: 0.92em; }
 #header h1 { margin-bottom: 0.1em; }
 #pack-summary { font-size: 0.92em; }

@@ -126,6 +126,13 @@ def build(ctx) -> None:
     outputs = [strip, animation, at_alpha, plot, stats]
     run_btn.click(run, inputs, outputs, api_name="interpolate")
     alpha.release(run, inputs, outputs, api_visibility="private", show_progress="minimal")
+    if has_eps:
+        ids = ctx.episodes.showcase(2)
+        rows = [[NOISE, "linear", EPISODE, i, 5, 10] for i in ids] + [[NOISE, "spherical", EPISODE, ids[0], 0, 15]]
+        labels = [f"noise → {ctx.episodes.label(r[3]).split(' · ')[0]} t={r[4]}→{r[4] + r[5]}, {r[1]}" for r in rows]
+        ex = gr.Examples(examples=rows, inputs=[mode, path, pair.source, pair.episode, pair.t, pair.k], example_labels=labels,
+                         label="Examples: one click interpolates")
+        ex.load_input_event.then(run, inputs, outputs, api_visibility="private")
 
 
 def _real_frames(ctx, before, after, mode, episode_b, t_b, k_b):

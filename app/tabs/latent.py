@@ -5,7 +5,7 @@ import gradio as gr
 import numpy as np
 
 from app.errors import guarded
-from app.frames import frame_picker, pair_picker, pick_frame, pick_pair
+from app.frames import EPISODE, frame_picker, pair_picker, pick_frame, pick_pair
 from app.images import grid, heatmap_overlay, upscale
 from app.latents import apply_latent, encode_pair, latent_image, patch_error, project, standardise
 from app.packs import require_pack
@@ -110,5 +110,12 @@ def build(ctx) -> None:
         return picture, "\n\n".join(lines)
 
     encode_btn.click(encode, [ctx.pack_state, *pair.inputs], [ctx.pair_state, strip, code, stats], api_name="encode_pair")
+    if len(ctx.episodes):
+        ids = ctx.episodes.showcase(3)
+        ex = gr.Examples(examples=[[EPISODE, i, 5, 10] for i in ids], inputs=[pair.source, pair.episode, pair.t, pair.k],
+                         example_labels=[" · ".join(ctx.episodes.label(i).split(" · ")[:2]) + ", t=5 → 15" for i in ids],
+                         label="Examples: one click encodes a pair")
+        ex.load_input_event.then(encode, [ctx.pack_state, *pair.inputs], [ctx.pair_state, strip, code, stats],
+                                 api_visibility="private")
     transfer_btn.click(transfer, [ctx.pack_state, *pair.inputs, *target.inputs], [transfer_strip, transfer_stats], api_name="transfer")
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 import gradio as gr
 
 from app.actions import action_sliders, action_vector
-from app.errors import guarded
+from app.errors import guarded, user_error
 from app.frames import EPISODE, frame_picker, pick_frame
 from app.packs import require_pack
 from app.predict import check_settings, extend, recorded_chunks, start_rollout, sync_baselines
 from app.rollout_view import empty_view, render
 from app.widgets import figure, plot_panel
 
+MAX_CHUNKS = 40  # per rollout: bounds the memory a session holds (tokens and frames per chunk and method)
 INTRO = """Start from a frame, choose an action (held for one chunk of steps), and let the world model
 imagine what the camera sees next: it samples a **latent action** by flow matching, decodes the
 future tokens in one pass, and turns them back into pixels. Roll out several chunks to see errors
@@ -57,7 +58,7 @@ def build(ctx) -> dict:
             errors = plot_panel("Error per chunk", "against the real frames, for example-episode starts")
             latency = gr.Markdown(label="Latency", elem_id="wm-latency")
 
-    state = gr.State(None)
+    state = gr.State(None, time_to_live=2 * 3600)  # a rollout idle for two hours is dropped
     outputs = [state, latest, real, filmstrip, change, spread, errors, latency, status]
     inputs = [ctx.pack_state, state, *picker.inputs, *sliders, recorded, chunks, steps, samples, baselines, seed]
 
@@ -72,6 +73,8 @@ def build(ctx) -> dict:
             ro = state
             if ro is None or ro.start_key != picked.key or ro.pack_key != pack_key:
                 ro = start_rollout(pack, pack_key, ctx.features, picked)
+            if ro.num_chunks + chunks > MAX_CHUNKS:
+                raise user_error(f"A rollout holds at most {MAX_CHUNKS} chunks; press Undo or Reset to go on.", "Rollout full")
             use_recorded = bool(recorded) and picked.episode is not None
             if recorded and picked.episode is None:
                 gr.Warning("Recorded actions exist only for example episodes; using the sliders.")
@@ -123,14 +126,15 @@ def build(ctx) -> dict:
     baselines.change(toggle, [ctx.pack_state, state, baselines, steps, seed], outputs, api_visibility="private")
 
     if len(ctx.episodes):
-        first = ctx.episodes.first()
-        with gr.Row():
-            gr.Examples(
-                examples=[[EPISODE, first, 0, True, 3], [EPISODE, first, 0, False, 1]],
-                inputs=[picker.source, picker.episode, picker.t, recorded, chunks],
-                label="Try: replay the recorded actions for 3 chunks, or set your own actions",
-            )
-    return {"sliders": sliders, "steps": steps, "state": state, "outputs": outputs, "reset_outputs": outputs}
+        rows, labels = [], []
+        for ep_id in ctx.episodes.showcase(3):
+            name = ctx.episodes.label(ep_id).split(" · ")
+            rows.append([EPISODE, ep_id, 0, True, 3])
+            labels.append(f"Replay {name[0]} {name[1]} for 3 chunks")
+        ex = gr.Examples(examples=rows, inputs=[picker.source, picker.episode, picker.t, recorded, chunks], example_labels=labels,
+                         label="Examples: one click replays an episode's recorded actions")
+        ex.load_input_event.then(run(None), inputs, outputs, api_visibility="private")
+    return {"sliders": sliders, "steps": steps, "outputs": outputs}
 
 
 def reset_outputs(message: str) -> tuple:

@@ -39,7 +39,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(tiny: bool, pack: str | None):
+def serve(tiny: bool, pack: str | None, examples: str | None = None):
     """Launch the app in this process; returns (demo, url)."""
     import torch
 
@@ -53,7 +53,7 @@ def serve(tiny: bool, pack: str | None):
 
         episodes = synthetic_episodes()
         pack = str(build_tiny_pack(Path(tempfile.mkdtemp()) / "pack", episodes))
-    demo = build_demo(pack or default_pack(), episodes=episodes, cache_dir=tempfile.mkdtemp())
+    demo = build_demo(pack or default_pack(), episodes=episodes, examples_dir=examples, cache_dir=tempfile.mkdtemp())
     port = free_port()
     demo.queue().launch(server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
     return demo, f"http://127.0.0.1:{port}/"
@@ -114,15 +114,18 @@ def main() -> None:
     p.add_argument("--url", help="an app that is already running")
     p.add_argument("--tiny", action="store_true", help="a tiny pack on synthetic episodes")
     p.add_argument("--pack", help="pack folder or Hub repo id (default: assets/pack)")
+    p.add_argument("--examples", help="folder of example episodes (default: assets/examples)")
+    p.add_argument("--only", help="comma-separated tab ids to capture (default: all)")
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     demo = None
     url = args.url
     if url is None:
-        demo, url = serve(args.tiny, args.pack)
+        demo, url = serve(args.tiny, args.pack, args.examples)
+    tabs = {k: v for k, v in TABS.items() if not args.only or k in args.only.split(",")}
     try:
-        capture(url, Path(args.out))
+        capture(url, Path(args.out), tabs)
     finally:
         if demo is not None:
             demo.close()

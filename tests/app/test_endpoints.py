@@ -72,6 +72,19 @@ def test_sessions_do_not_share_state(app_url):
     assert "2 chunks" in status(rollout(b))
 
 
+def test_concurrent_sessions(app_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def session(i):
+        c = Client(app_url, verbose=False)
+        rollout(c, frame=i, actions=(0.2 * i, 0, 0, 0))
+        return status(rollout(c, frame=i, baselines=i % 2 == 0))
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(session, range(4)))
+    assert all("2 chunks" in r and f"frame t = {i}" in r for i, r in enumerate(results)), results
+
+
 def test_samples_and_baselines(client):
     one = rollout(client, chunks=1, frame=0)
     many = rollout(client, chunks=1, frame=1, samples=4, baselines=True)
