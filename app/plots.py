@@ -58,6 +58,10 @@ def latent_scatter(coords: np.ndarray, colour: np.ndarray, colour_name: str, hov
     """The latent map: one point per training pair, coloured by ``colour``; the user's pair as a star."""
     fig = go.Figure()
     index = np.arange(len(coords))
+    if categorical and len(set(colour.tolist())) > 12:  # too many for a legend (e.g. episodes): one colour per value
+        codes = {v: i for i, v in enumerate(dict.fromkeys(colour.tolist()))}
+        colour, categorical = np.array([codes[v] for v in colour.tolist()]), False
+        colour_name = f"{colour_name} (index)"
     if categorical:
         for value in dict.fromkeys(colour.tolist()):
             m = colour == value

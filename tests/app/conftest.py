@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import socket
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +12,9 @@ from PIL import Image
 from tests.app.tiny import build_tiny_pack, synthetic_episodes
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package", autouse=True)
 def single_thread():
-    """The tiny models are fastest on one thread (and the CPU is shared with training jobs)."""
+    """The tiny models are fastest on one thread (and the CPU is shared with training jobs); restored after tests/app."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -28,7 +27,7 @@ def episodes():
 
 
 @pytest.fixture(scope="session")
-def tiny_pack(tmp_path_factory, episodes, single_thread) -> Path:
+def tiny_pack(tmp_path_factory, episodes) -> Path:
     return build_tiny_pack(tmp_path_factory.mktemp("pack") / "tiny", episodes)
 
 
@@ -88,8 +87,3 @@ def image_files(tmp_path_factory) -> dict[str, Path]:
     out["fake_png"] = root / "fake.png"
     return out
 
-
-@pytest.fixture(scope="session")
-def features_dir():
-    with tempfile.TemporaryDirectory() as d:
-        yield d
