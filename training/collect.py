@@ -91,7 +91,8 @@ class CollectResult:
     h5_path: Path
     json_path: Path
     episodes: int
-    successes: int  # episodes with success at the last step
+    successes: int  # episodes solved at some step (ManiSkill's success_once; Episode.succeeded)
+    successes_at_end: int  # episodes still solved at the last step (success_at_end)
     frames: int  # rendered frames, including each episode's reset frame
     seconds: float  # wall time of the stepping loop (env construction excluded)
 
@@ -104,7 +105,8 @@ class CollectResult:
         return self.frames / self.seconds
 
     def summary(self, task: str) -> str:
-        return (f"{task}: {self.successes}/{self.episodes} successful ({self.success_rate:.0%}), "
+        return (f"{task}: {self.successes}/{self.episodes} successful ({self.success_rate:.0%}; "
+                f"{self.successes_at_end} at the last step), "
                 f"{self.frames} frames in {self.seconds:.1f} s = {self.fps:.1f} frames/s -> {self.h5_path}")
 
 
@@ -126,7 +128,7 @@ def collect(cfg: CollectConfig) -> CollectResult:
     rng = np.random.default_rng(cfg.seed)
     expert = make_expert(cfg.task, env, control_mode=cfg.control_mode, rng=rng)
     B, T = cfg.num_envs, cfg.steps
-    successes, frames, elapsed, recorded = 0, 0, 0.0, 0
+    successes, at_end, frames, elapsed, recorded = 0, 0, 0, 0.0, 0
     bar = tqdm(total=cfg.episodes, desc=cfg.task, unit="ep", disable=not cfg.progress)
     try:
         for first in range(0, cfg.episodes, B):
@@ -160,7 +162,8 @@ def collect(cfg: CollectConfig) -> CollectResult:
                 ep = env._json_data["episodes"][-n + b]
                 ep["rla"] = dict(noise=cfg.noise, stopped_at=stop_at[b], success_once=bool(success_once[b]),
                                  success_at_end=bool(success[b]), expert_phase=expert.phase_name(b))
-            successes += int(success[:n].sum())
+            successes += int(success_once[:n].sum())
+            at_end += int(success[:n].sum())
             frames += n * (T + 1)
             recorded += n
             bar.update(n)
@@ -173,7 +176,7 @@ def collect(cfg: CollectConfig) -> CollectResult:
     if recorded:
         dump_json(json_path, env._json_data, indent=2)
         compact_h5(h5_path)
-    return CollectResult(h5_path, json_path, recorded, successes, frames, elapsed)
+    return CollectResult(h5_path, json_path, recorded, successes, at_end, frames, elapsed)
 
 
 def _dataset_meta(cfg: CollectConfig, env, expert) -> dict:

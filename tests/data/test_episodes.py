@@ -138,3 +138,21 @@ def test_episode_checks_lengths():
     e = make_episode(5)
     with pytest.raises(DatasetError, match="inconsistent lengths"):
         Episode(e.frames[:-1], e.actions, e.qpos, e.success, None, "PullCube", "x/traj_0", "pd_ee_delta_pos")
+
+
+def test_shipped_examples_load_and_cover_every_task():
+    """assets/examples: 2 episodes per task, each task with a success (play has no goal)."""
+    from pathlib import Path
+
+    from rla.data import TASKS
+
+    root = Path(__file__).resolve().parents[2] / "assets" / "examples"
+    eps = load_episodes(root)
+    by_task = {t: [e for e in eps if e.task == t] for t in TASKS}
+    assert all(len(v) == 2 for v in by_task.values()), {t: len(v) for t, v in by_task.items()}
+    for task, episodes in by_task.items():
+        assert all(e.num_steps == TASKS[task].steps and e.image_size == (128, 128) for e in episodes)
+        assert all(e.foreground is not None for e in episodes)
+        if task != "play":
+            assert any(e.succeeded for e in episodes), task
+    assert {e.action_dim for e in by_task["PushT"] + by_task["RollBall"]} == {3}
