@@ -58,6 +58,7 @@ class CollectConfig:
     name: str | None = None  # file stem; default derived from the settings
     threads: int = 1  # torch CPU threads
     progress: bool = True
+    overwrite: bool = False  # replace an existing <out>/<name>.h5 instead of refusing
 
     def __post_init__(self):
         self.out = Path(self.out)
@@ -84,6 +85,17 @@ class CollectConfig:
             tag = f"_noise{self.noise:g}" if self.noise else ""
             tag += f"_stop{self.early_stop:g}" if self.early_stop else ""
             self.name = f"{self.task}{tag}_s{self.seed}_n{self.episodes}"
+        if not self.overwrite and (self.out / f"{self.name}.h5").exists():
+            raise ValueError(f"{self.out / (self.name + '.h5')} exists; pass --overwrite or another --name")
+
+    def command(self) -> str:
+        """The CLI call that reproduces this run."""
+        args = ["--task", self.task, "--episodes", self.episodes, "--out", self.out, "--seed", self.seed,
+                "--size", self.size, "--steps", self.steps, "--control-mode", self.control_mode, "--name", self.name]
+        args += ["--noise", self.noise] if self.noise else []
+        args += ["--early-stop", self.early_stop] if self.early_stop else []
+        args += ["--sim-backend", self.sim_backend, "--num-envs", self.num_envs] if self.sim_backend != "cpu" else []
+        return "python -m training.collect " + " ".join(shlex.quote(str(a)) for a in args)
 
 
 @dataclass
@@ -196,7 +208,7 @@ def _dataset_meta(cfg: CollectConfig, env, expert) -> dict:
         expert=type(expert).__name__,
         task_spec=task_record(spec),
         collect_config={k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
-        command="python -m training.collect " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        command=cfg.command(),
     )
 
 
@@ -254,12 +266,13 @@ def parse_args(argv: list[str] | None = None) -> CollectConfig:
     p.add_argument("--name", default=None, help="output file stem")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file of the same name")
     a = p.parse_args(argv)
     try:
         return CollectConfig(task=a.task, episodes=a.episodes, out=a.out, noise=a.noise, early_stop=a.early_stop,
                              seed=a.seed, size=a.size, steps=a.steps, control_mode=a.control_mode,
                              sim_backend=a.sim_backend, num_envs=a.num_envs, name=a.name, threads=a.threads,
-                             progress=a.progress)
+                             progress=a.progress, overwrite=a.overwrite)
     except ValueError as e:
         p.error(str(e))
 

@@ -70,6 +70,21 @@ def test_cli_rejects_bad_arguments(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
+def test_refuses_to_overwrite_a_recording(recorded_dir):
+    out, _ = recorded_dir
+    with pytest.raises(ValueError, match="PullCube_s3_n2.h5 exists; pass --overwrite"):
+        CollectConfig(task="PullCube", episodes=2, out=out, seed=3)
+    assert CollectConfig(task="PullCube", episodes=2, out=out, seed=3, overwrite=True).name == "PullCube_s3_n2"
+
+
+def test_recorded_command_reproduces_the_config(recorded_dir):
+    _, results = recorded_dir
+    meta = json.loads(results["PokeCube"].json_path.read_text())["rla"]
+    argv = meta["command"].split()[3:]
+    cfg = parse_args(argv + ["--overwrite"])
+    assert (cfg.task, cfg.episodes, cfg.seed, cfg.steps, cfg.size, cfg.name) == ("PokeCube", 2, 3, 12, 64, "PokeCube_s3_n2")
+
+
 def test_cli_maps_short_and_env_id_names():
     assert parse_args(["--task", "PullCube-v1", "--episodes", "1", "--out", "x"]).task == "PullCube"
     cfg = parse_args(["--task", "play", "--episodes", "3", "--out", "x"])
