@@ -32,6 +32,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--exclude-task", action="append", default=[], help="leave a task out of training (repeatable)")
+    parser.add_argument("--tasks", nargs="+", default=None, help="use only these tasks (e.g. the tasks of one robot)")
 
 
 def train_config(args, **defaults) -> TrainConfig:
@@ -70,6 +71,9 @@ def load_splits(args, encoder: FeatureEncoder | None = None) -> tuple[FeatureEnc
         torch.set_num_threads(args.threads)
     encoder = encoder or build_encoder(encoder_spec(args), weights=args.encoder_weights)
     episodes = load_episodes(args.data)
+    if args.tasks:
+        episodes = [ep for ep in episodes if ep.task in set(args.tasks)]
+    check_one_action_space(episodes)
     train, val = split_episodes(episodes, val_fraction=args.val_fraction, seed=0)
     train = [ep for ep in train if ep.task not in set(args.exclude_task)]
     if not train:
@@ -77,6 +81,18 @@ def load_splits(args, encoder: FeatureEncoder | None = None) -> tuple[FeatureEnc
     cache = FeatureCache(args.cache)
     encode = lambda eps: [cache.episode_tokens(ep, encoder) for ep in eps]  # noqa: E731
     return encoder, TokenData(train, encode(train)), TokenData(val, encode(val))
+
+
+def check_one_action_space(episodes: list) -> None:
+    """World models are trained per action space (per robot), as in the paper."""
+    if not episodes:
+        raise SystemExit("no episodes found in --data (after --tasks filtering)")
+    by_dim: dict[int, set] = {}
+    for ep in episodes:
+        by_dim.setdefault(int(ep.actions.shape[1]), set()).add(ep.task)
+    if len(by_dim) > 1:
+        groups = "; ".join(f"{dim}-D actions: {', '.join(sorted(tasks))}" for dim, tasks in sorted(by_dim.items()))
+        raise SystemExit(f"--data mixes action spaces ({groups}). Train one model per robot: pass --tasks with the tasks of one robot.")
 
 
 def write_json(path: Path, data: dict) -> None:

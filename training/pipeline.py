@@ -21,7 +21,7 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -188,8 +188,11 @@ def main(argv=None) -> None:
     parser.add_argument("--data", type=Path, default=Path("data/pipeline"), help="where episodes are recorded")
     parser.add_argument("--work", type=Path, default=Path("runs/pipeline"), help="training runs and logs")
     parser.add_argument("--results", type=Path, default=Path("docs/results.md"), help="markdown results table")
+    parser.add_argument("--holdout-task", default=None, help="task left out of the extra autoencoder ('none' skips it)")
     args = parser.parse_args(argv)
     preset, start = PRESETS[args.preset], time.time()
+    if args.holdout_task is not None:
+        preset = replace(preset, holdout_task=None if args.holdout_task.lower() == "none" else args.holdout_task)
     torch.set_num_threads(2)
     collect(preset, args.data, args.work)
     print(f"[pipeline] data ready after {(time.time() - start) / 60:.1f} min", flush=True)

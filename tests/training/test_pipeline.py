@@ -31,3 +31,16 @@ def test_tiny_pipeline_builds_a_working_pack(tmp_path, monkeypatch):
     pipeline.main(["--preset", "tiny", "--out", str(tmp_path / "pack2"), "--data", str(tmp_path / "data"),
                    "--work", str(tmp_path / "work"), "--results", str(tmp_path / "docs" / "results.md")])
     assert [p.stat().st_mtime for p in logs] == mtimes
+
+
+def test_mixed_action_spaces_are_refused_with_a_clear_message():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from training.common import check_one_action_space
+
+    eps = [SimpleNamespace(task="PushCube", actions=np.zeros((5, 4))), SimpleNamespace(task="PushT", actions=np.zeros((5, 3)))]
+    with pytest.raises(SystemExit, match="3-D actions: PushT; 4-D actions: PushCube.*--tasks"):
+        check_one_action_space(eps)
+    check_one_action_space(eps[:1])  # one action space is fine
