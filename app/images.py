@@ -5,7 +5,10 @@ Everything here works on uint8 numpy arrays ``(H, W, 3)``; drawing uses Pillow o
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -227,14 +230,38 @@ def grid(rows: list[list[np.ndarray | None]], row_labels: list[str], col_labels:
     return np.asarray(canvas)
 
 
+ANIMATIONS = Path(tempfile.gettempdir()) / "rla-explorer-animations"
+ANIMATION_MAX_AGE_S = 2 * 3600
+
+
 def write_animation(frames: list[np.ndarray], fps: float = 6.0, pingpong: bool = True) -> str:
-    """Frames → an animated GIF in a fresh temporary file; returns its path."""
+    """Frames → an animated GIF (named by its content) in a shared temp folder; returns its path.
+
+    Gradio copies returned files into its own cache, so GIFs older than two hours are pruned here.
+    """
     seq = list(frames) + (list(frames[-2:0:-1]) if pingpong and len(frames) > 2 else [])
     images = [Image.fromarray(upscale(f)) for f in seq]
-    path = Path(tempfile.mkdtemp(prefix="rla_anim_")) / "interpolation.gif"
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0, optimize=False)
+    ANIMATIONS.mkdir(parents=True, exist_ok=True)
+    h = hashlib.sha256(f"{fps}:{len(seq)}".encode())
+    for f in seq:
+        h.update(np.ascontiguousarray(f).tobytes())
+    path = ANIMATIONS / f"{h.hexdigest()[:24]}.gif"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
+    _prune(ANIMATIONS, ANIMATION_MAX_AGE_S)
     return str(path)
 
+
+def _prune(folder: Path, max_age_s: float) -> None:
+    now = time.time()
+    for f in folder.glob("*.gif"):
+        try:
+            if now - f.stat().st_mtime > max_age_s:
+                f.unlink()
+        except OSError:  # removed by another thread meanwhile
+            pass
 
 def diverging(values: np.ndarray, limit: float = 3.0) -> np.ndarray:
     """Values in [−limit, limit] → uint8 RGB on a blue–white–red ramp (for signed latents)."""
