@@ -247,3 +247,18 @@ def test_an_app_without_a_pack_starts_and_explains(episodes, tmp_path):
             c.predict("task", -1, api_name="/umap")
     finally:
         demo.close()
+
+
+def test_stored_results_of_a_pack(client, tiny_pack, tmp_path):
+    import shutil
+
+    pack = shutil.copytree(tiny_pack, tmp_path / "with-results")
+    methods = {name: {"final": {"token_l1": v, "psnr": 20 + v, "lpips": None}, "cost": {"gflops": 1.5, "ms_median": 9.0}}
+               for name, v in [("rla@10", 0.1), ("regression", 0.2), ("copy", 0.3)]}
+    results = {"training": {}, "evaluation": {"protocol": {"episodes": 20, "num_chunks": 3, "chunk": 10}, "methods": methods}}
+    (pack / "results.json").write_text(json.dumps(results))
+    client.predict(str(pack), api_name="/load_pack")
+    summary, table, chart = client.predict("token_l1", api_name="/stored_results")
+    assert "stored with the pack" in summary and "20 episodes × 3 chunks of 10 steps" in summary
+    assert [r[0] for r in table["data"]] == ["RLA-WM @10", "regression", "copy (floor)"]
+    assert json.loads(chart["plot"])["data"][0]["y"] == [0.1, 0.2, 0.3]

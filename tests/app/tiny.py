@@ -120,8 +120,8 @@ def build_tiny_pack(path: str | Path, episodes=None, train_steps: int = 60, seed
     dyn.set_latent_stats(u)
     tf.set_token_stats(z_k)
     _train(dyn, {**batch, "u": u[sub]}, train_steps)
-    _train(reg, batch, train_steps)
-    _train(tf, batch, max(1, train_steps // 2))
+    _train(reg, batch, max(1, train_steps // 3))  # the baselines only need to run, not to be good
+    _train(tf, batch, max(1, train_steps // 6))
     with torch.no_grad():  # an untrained head maps everything to "no change": make sure actions matter
         for head in (dyn.out, tf.out):
             if head.weight.abs().max() < 1e-3:
