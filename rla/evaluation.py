@@ -11,7 +11,10 @@ final frame. Scores:
   objects, from the recorded segmentation, or the changed patches when none was recorded);
 - ``lpips`` when AlexNet weights are available locally, else ``None``.
 
-``copy`` is the trivial floor that predicts the start frame for every chunk.
+``copy`` is the trivial floor that predicts the start frame for every chunk. ``rla_true_latent``
+is the RLA-WM ceiling: the autoencoder decodes the latent action of the real next frame (it is
+no world model, it sees the future), so the gap between it and ``rla@S`` is the dynamics' share
+of the error, and its own gap to the real frames the autoencoder's.
 """
 from __future__ import annotations
 
@@ -34,6 +37,22 @@ class CopyWorldModel:
 
     def predict(self, z_t, a, *, steps=None, generator=None):
         return z_t.clone()
+
+
+class TrueLatentRollout:
+    """The ceiling of RLA-WM: each chunk decodes the autoencoder's latent of the real next frame."""
+
+    stochastic = False
+
+    def __init__(self, autoencoder, z_real: torch.Tensor):
+        self.autoencoder, self.z_real = autoencoder, z_real  # z_real: (B, C, N, D)
+
+    def rollout(self, z_0, action_chunks, *, steps=None, generator=None):
+        z, out = z_0, []
+        for c in range(action_chunks.shape[1]):
+            z = self.autoencoder.decode(z, self.autoencoder.encode(z, self.z_real[:, c]))
+            out.append(z)
+        return torch.stack(out, dim=1)
 
 
 def _stack(items: list[dict]) -> dict:
@@ -88,6 +107,7 @@ def evaluate_pack(pack, items: list[dict], *, rla_steps=(1, 3, 10, 30), seed: in
     moving = (z_real - z_0[:, None]).abs().mean(-1) > threshold  # (B, C, N)
     lpips_model = load_lpips()
     methods = methods_of(pack, rla_steps)
+    methods["rla_true_latent"] = (TrueLatentRollout(pack.autoencoder, z_real), None)
     results = {}
     for i, (name, (model, steps)) in enumerate(methods.items()):
         if progress:
@@ -114,7 +134,8 @@ def evaluate_pack(pack, items: list[dict], *, rla_steps=(1, 3, 10, 30), seed: in
             entry["final"][metric] = v[:, -1].mean().item()
             entry["per_episode_final"][metric] = v[:, -1].tolist()
         entry["steps"] = steps
-        entry["cost"] = measure_cost(model, z_0[:1], actions[:1, 0], steps=steps, repeats=10).to_dict() if cost and name != "copy" else None
+        has_cost = cost and name not in ("copy", "rla_true_latent")
+        entry["cost"] = measure_cost(model, z_0[:1], actions[:1, 0], steps=steps, repeats=10).to_dict() if has_cost else None
         results[name] = entry
     if progress:
         progress(1.0, "done")

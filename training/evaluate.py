@@ -43,7 +43,7 @@ def markdown_table(results: dict) -> str:
         final = entry["final"]
         cells = ["n/a" if final.get(m) is None else f"{final[m]:.{d}f}" for m, _, d in COLUMNS]
         cost = entry.get("cost")
-        costs = [f"{cost['gflops']:.3f}", f"{cost['ms_median']:.1f}"] if cost else ["0", "0"]
+        costs = [f"{cost['gflops']:.3f}", f"{cost['ms_median']:.1f}"] if cost else ["—", "—"]
         lines.append(f"| {name} | {entry.get('steps') or '—'} | " + " | ".join(cells) + " | " + " | ".join(costs) + " |")
     return "\n".join(lines)
 

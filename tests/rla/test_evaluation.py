@@ -32,7 +32,7 @@ def test_copy_floor_and_untrained_models_score_the_same():
     # untrained models copy the start frame exactly (zero-initialised outputs), like the floor
     res = evaluate_pack(_pack(), _items(), rla_steps=(1, 2), cost=False)
     methods = res["methods"]
-    assert set(methods) == {"rla@1", "rla@2", "regression", "token_flow", "copy"}
+    assert set(methods) == {"rla@1", "rla@2", "regression", "token_flow", "copy", "rla_true_latent"}
     copy = methods["copy"]["final"]
     for name in ("rla@1", "regression"):
         for metric in ("token_l1", "ssim", "psnr"):
@@ -56,3 +56,23 @@ def test_perfect_prediction_scores_perfectly():
     pack.baselines = {"oracle": Oracle()}
     res = evaluate_pack(pack, items, rla_steps=(1,), cost=False)["methods"]["oracle"]["final"]
     assert res["token_l1"] < 1e-6 and res["ssim"] > 0.999 and res["psnr"] > 90
+
+
+def test_true_latent_ceiling_uses_the_real_future():
+    # an autoencoder whose decoder returns the "future" it was given reaches the real frames exactly
+    pack = _pack()
+
+    class Identity:
+        def encode(self, z_t, z_k):
+            return z_k
+
+        def decode(self, z_t, u):
+            return u
+
+    items = _items()
+    from rla.evaluation import TrueLatentRollout
+
+    z_real = torch.stack([pack.encoder.encode(np.asarray(it["frames"])) for it in items])
+    z_0 = pack.encoder.encode(np.stack([it["frame_0"] for it in items]))
+    out = TrueLatentRollout(Identity(), z_real).rollout(z_0, torch.zeros(3, 2, 3, 2))
+    assert torch.equal(out, z_real)
