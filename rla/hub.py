@@ -8,6 +8,8 @@ weights are safetensors, configs JSON.
 """
 # No `from __future__ import annotations` here: PyTorchModelHubMixin reads the `config`
 # annotation at runtime to rebuild the dataclass from config.json.
+import contextlib
+import io
 import json
 from dataclasses import fields
 from pathlib import Path
@@ -37,7 +39,8 @@ class HubModule(nn.Module, PyTorchModelHubMixin):
         elif _looks_like_path(str(path_or_repo)):
             raise CheckpointError(f"checkpoint folder not found: {path}")
         try:
-            model = cls.from_pretrained(str(path_or_repo), revision=revision, local_files_only=local_files_only, strict=True)
+            with contextlib.redirect_stdout(io.StringIO()):  # the mixin prints on every local load
+                model = cls.from_pretrained(str(path_or_repo), revision=revision, local_files_only=local_files_only, strict=True)
         except CheckpointError:
             raise
         except Exception as err:
