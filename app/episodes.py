@@ -81,9 +81,14 @@ class EpisodeStore:
         t = check_index(t, ep.num_steps, "frame")
         return ep.frames[t], t
 
-    def showcase(self, n: int = 3) -> list[str]:
-        """Up to ``n`` episode ids for examples, one per task first (successful ones preferred)."""
-        eps = sorted(self._episodes.values(), key=lambda e: not e.succeeded)
+    def showcase(self, n: int = 3, tasks: list | None = None, action_dim: int | None = None) -> list[str]:
+        """Up to ``n`` episode ids for examples: one per task first; successful ones, and ones from
+        ``tasks`` with ``action_dim``-D actions (what the pack was trained on), preferred."""
+        def rank(e):
+            foreign = (tasks is not None and e.task not in tasks) or (action_dim is not None and e.actions.shape[1] != action_dim)
+            return (foreign, not e.succeeded)
+
+        eps = sorted(self._episodes.values(), key=rank)
         picked, tasks = [], set()
         for ep in eps:
             if ep.task not in tasks:
@@ -93,6 +98,16 @@ class EpisodeStore:
 
     def first(self) -> str | None:
         return next(iter(self._episodes), None)
+
+
+def showcase_fit(info) -> tuple:
+    """``(tasks, action_dim)`` of a ``PackInfo`` for :meth:`EpisodeStore.showcase` (or no preference)."""
+    return (list(info.tasks), info.action_dim) if info is not None else (None, None)
+
+
+def compatible(episode, pack) -> bool:
+    """Whether a pack's world models can replay an episode's recorded actions (same action size)."""
+    return episode.actions.shape[1] == pack.info.action_dim
 
 
 def check_index(value, last: int, what: str) -> int:

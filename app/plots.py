@@ -8,8 +8,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 METHOD_LABELS = {"rla": "RLA-WM", "regression": "Direct regression (DINO-WM style)", "token_flow": "Token-space flow (FM-WM)",
-                 "copy": "Copy start frame (floor)"}
-METHOD_COLOURS = {"rla": "#4f46e5", "regression": "#e8710a", "token_flow": "#0f9d58", "copy": "#9aa0a6"}
+                 "copy": "Copy start frame (floor)", "rla_true_latent": "RLA ceiling: true latent (sees the future)"}
+METHOD_COLOURS = {"rla": "#4f46e5", "regression": "#e8710a", "token_flow": "#0f9d58", "copy": "#9aa0a6",
+                  "rla_true_latent": "#a5b4fc"}
 _AXIS = dict(gridcolor="#e5e9f0", linecolor="#cbd2dc", zerolinecolor="#cbd2dc", automargin=True)
 # A small white template: the named "plotly_white" is deep-copied on every use (~15 ms a figure).
 _TEMPLATE = go.layout.Template(layout=dict(paper_bgcolor="white", plot_bgcolor="white", font=dict(color="#2a3f5f"),

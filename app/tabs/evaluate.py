@@ -4,7 +4,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
-from app.episodes import check_index
+from app.episodes import check_index, compatible, showcase_fit
 from app.errors import guarded, user_error
 from app.packs import require_pack
 from app.plots import empty_figure, evaluation_bars
@@ -20,8 +20,9 @@ LONG = {"token_l1": "token L1", "token_l1_moving": "token L1 on moving patches",
 STEP_CHOICES = [1, 3, 10, 30]
 INTRO = """The paper's protocol: from a real frame, roll out a few chunks of the *recorded* actions with each
 method, and score the **final** frame against the real one (token L1, SSIM, PSNR; LPIPS when its weights are
-on disk). *Copy* predicts that nothing moves: a method must beat it to be useful. Whole-frame scores are
-dominated by the static background, so the *moving patches* and *foreground* variants matter most."""
+on disk). *Copy* predicts that nothing moves: a method must beat it to be useful. The *ceiling* decodes the
+latent action of the real future (it cheats): the gap from RLA-WM to it is the dynamics' share of the error.
+Whole-frame scores are dominated by the static background, so the *moving* and *fg* variants matter most."""
 
 
 def episode_items(episodes, num_chunks: int, chunk: int, start: int) -> tuple[list[dict], list[str]]:
@@ -58,7 +59,8 @@ def _round(v):
 
 
 HEADERS = ["method"] + [METRICS[m][0] for m in METRICS] + ["GFLOPs", "ms"]
-SHORT = {"rla": "RLA-WM", "regression": "regression", "token_flow": "token flow", "copy": "copy (floor)"}
+SHORT = {"rla": "RLA-WM", "regression": "regression", "token_flow": "token flow", "copy": "copy (floor)",
+         "rla_true_latent": "ceiling: true latent"}
 
 
 def short_label(name: str) -> str:
@@ -72,7 +74,8 @@ def build(ctx) -> None:
     has_eps = len(ctx.episodes) > 0
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=300):
-            episodes = gr.Dropdown(ctx.episodes.choices(), value=ctx.episodes.ids[:4], multiselect=True, label="Example episodes",
+            default = ctx.episodes.showcase(4, *showcase_fit(info))
+            episodes = gr.Dropdown(ctx.episodes.choices(), value=default, multiselect=True, label="Example episodes",
                                    info=None if has_eps else ctx.episodes.note, interactive=has_eps)
             with gr.Row():
                 chunks = gr.Slider(1, 6, value=3, step=1, label="Chunks")
@@ -109,6 +112,12 @@ def build(ctx) -> None:
         bad = [s for s in (rla_steps or []) if s not in STEP_CHOICES]
         if bad or not rla_steps:
             raise user_error(f"Choose Euler steps among {STEP_CHOICES}.", "Bad input")
+        misfits = [str(e.episode_id) for e in eps if not compatible(e, pack)]
+        if misfits:
+            gr.Warning(f"Skipped episodes whose actions do not fit this pack ({pack.info.action_dim}-D): {', '.join(misfits)}")
+            eps = [e for e in eps if compatible(e, pack)]
+            if not eps:
+                raise user_error("None of the chosen episodes has actions this pack can replay.", "Nothing to evaluate")
         chunk = int(pack.info.chunk)
         items, skipped = episode_items(eps, n_chunks, chunk, start_t)
         if not items:

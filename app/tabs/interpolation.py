@@ -5,7 +5,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app.episodes import check_index
+from app.episodes import check_index, showcase_fit
 from app.errors import guarded, user_error
 from app.frames import EPISODE, pair_picker, pick_pair
 from app.images import grid, upscale, write_animation
@@ -127,7 +127,7 @@ def build(ctx) -> None:
     run_btn.click(run, inputs, outputs, api_name="interpolate")
     alpha.release(run, inputs, outputs, api_visibility="private", show_progress="minimal")
     if has_eps:
-        ids = ctx.episodes.showcase(2)
+        ids = ctx.episodes.showcase(2, *showcase_fit(ctx.default_info))
         rows = [[NOISE, "linear", EPISODE, i, 5, 10] for i in ids] + [[NOISE, "spherical", EPISODE, ids[0], 0, 15]]
         labels = [f"noise → {ctx.episodes.label(r[3]).split(' · ')[0]} t={r[4]}→{r[4] + r[5]}, {r[1]}" for r in rows]
         ex = gr.Examples(examples=rows, inputs=[mode, path, pair.source, pair.episode, pair.t, pair.k], example_labels=labels,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 
+from app.episodes import showcase_fit
 from app.errors import guarded
 from app.frames import EPISODE, frame_picker, pair_picker, pick_frame, pick_pair
 from app.images import grid, heatmap_overlay, upscale
@@ -111,7 +112,7 @@ def build(ctx) -> None:
 
     encode_btn.click(encode, [ctx.pack_state, *pair.inputs], [ctx.pair_state, strip, code, stats], api_name="encode_pair")
     if len(ctx.episodes):
-        ids = ctx.episodes.showcase(3)
+        ids = ctx.episodes.showcase(3, *showcase_fit(ctx.default_info))
         ex = gr.Examples(examples=[[EPISODE, i, 5, 10] for i in ids], inputs=[pair.source, pair.episode, pair.t, pair.k],
                          example_labels=[" · ".join(ctx.episodes.label(i).split(" · ")[:2]) + ", t=5 → 15" for i in ids],
                          label="Examples: one click encodes a pair")

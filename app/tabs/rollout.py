@@ -4,6 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from app.actions import action_sliders, action_vector
+from app.episodes import compatible, showcase_fit
 from app.errors import guarded, user_error
 from app.frames import EPISODE, frame_picker, pick_frame
 from app.packs import require_pack
@@ -25,7 +26,8 @@ def build(ctx) -> dict:
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=330):
-            picker = frame_picker(ctx.episodes, "Start frame", key="wm", image_height=230)
+            start = (ctx.episodes.showcase(1, *showcase_fit(info)) or [None])[0]
+            picker = frame_picker(ctx.episodes, "Start frame", key="wm", default_episode=start, image_height=230)
             with gr.Group():
                 sliders = action_sliders(info)
                 recorded = gr.Checkbox(value=False, label="Use the recorded actions (example episodes)",
@@ -78,6 +80,10 @@ def build(ctx) -> dict:
             use_recorded = bool(recorded) and picked.episode is not None
             if recorded and picked.episode is None:
                 gr.Warning("Recorded actions exist only for example episodes; using the sliders.")
+            elif use_recorded and not compatible(picked.episode, pack):
+                gr.Warning(f"This episode's actions ({picked.episode.actions.shape[1]}-D, {_robot(picked.episode)}) do not fit "
+                           f"this pack ({pack.info.action_dim}-D {pack.info.control_mode}); using the sliders.")
+                use_recorded = False
             if use_recorded:
                 todo = recorded_chunks(picked.episode, ro.t0, ro.step, ro.chunk, chunks)
                 if len(todo) < chunks:
@@ -127,7 +133,7 @@ def build(ctx) -> dict:
 
     if len(ctx.episodes):
         rows, labels = [], []
-        for ep_id in ctx.episodes.showcase(3):
+        for ep_id in ctx.episodes.showcase(3, *showcase_fit(info)):
             name = ctx.episodes.label(ep_id).split(" · ")
             rows.append([EPISODE, ep_id, 0, True, 3])
             labels.append(f"Replay {name[0]} {name[1]} for 3 chunks")
@@ -135,6 +141,10 @@ def build(ctx) -> dict:
                          label="Examples: one click replays an episode's recorded actions")
         ex.load_input_event.then(run(None), inputs, outputs, api_visibility="private")
     return {"sliders": sliders, "steps": steps, "outputs": outputs}
+
+
+def _robot(ep) -> str:
+    return getattr(ep, "control_mode", "") or "another robot"
 
 
 def reset_outputs(message: str) -> tuple:

@@ -46,9 +46,17 @@ def serve(pack, episodes, cache_dir):
     return demo, f"http://127.0.0.1:{port}/"
 
 
+def stick_episode(episodes):
+    """An example episode from a robot without a gripper: 3-D actions the tiny pack cannot replay."""
+    import dataclasses
+
+    ep = episodes[0]
+    return dataclasses.replace(ep, actions=ep.actions[:, :3].copy(), task="RollBall", episode_id="stick-0")
+
+
 @pytest.fixture(scope="session")
 def app_url(tiny_pack, episodes, tmp_path_factory):
-    demo, url = serve(tiny_pack, episodes, tmp_path_factory.mktemp("features"))
+    demo, url = serve(tiny_pack, [*episodes, stick_episode(episodes)], tmp_path_factory.mktemp("features"))
     yield url
     demo.close()
 

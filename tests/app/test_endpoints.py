@@ -72,6 +72,15 @@ def test_sessions_do_not_share_state(app_url):
     assert "2 chunks" in status(rollout(b))
 
 
+def test_recorded_actions_of_another_robot_fall_back_to_the_sliders(client):
+    out = rollout(client, episode="stick-0", recorded=True, chunks=2)
+    assert out[0] is not None and "with your actions" in status(out)
+    summary, table, _ = client.predict(["stick-0", "synthetic-0"], 2, 0, [3], False, "psnr", api_name="/evaluate")
+    assert "1 episodes" in summary  # the 3-D episode was skipped
+    with pytest.raises(AppError, match="None of the chosen episodes"):
+        client.predict(["stick-0"], 2, 0, [3], False, "psnr", api_name="/evaluate")
+
+
 def test_concurrent_sessions(app_url):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -208,7 +217,7 @@ def test_evaluate(client):
     summary, table, chart = state_free
     assert "2 episodes × 2 chunks" in summary
     methods = [row[0] for row in table["data"]]
-    assert methods == ["RLA-WM @1", "RLA-WM @3", "regression", "token flow", "copy (floor)"]
+    assert methods[:5] == ["RLA-WM @1", "RLA-WM @3", "regression", "token flow", "copy (floor)"]
     assert json.loads(chart["plot"])["data"][0]["type"] == "bar"
 
 
