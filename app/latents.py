@@ -1,6 +1,8 @@
 """Latent actions of frame pairs: encode, decode onto any frame, draw, place on the latent map."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
@@ -60,3 +62,40 @@ def map_latent(pack, i: int) -> torch.Tensor:
 def patch_error(pack, z_pred: torch.Tensor, z_true: torch.Tensor) -> np.ndarray:
     """Mean |error| per patch ``(rows, cols)`` between two token sets ``(1, N, D)``."""
     return (z_pred - z_true).abs().mean(-1)[0].reshape(pack.encoder.grid).numpy()
+
+
+_EXAMPLE_POINTS: dict = {}  # pack id → example-episode pairs on its map (derived, read-only; like app.packs.PACKS)
+_EXAMPLE_LOCK = threading.Lock()
+
+
+@torch.no_grad()
+def example_points(pack, pack_key: str, episodes, stride: int = 5) -> dict | None:
+    """The example episodes' pairs ``(t, t + chunk)`` every ``stride`` steps, placed on the pack's map.
+
+    Returns ``{"coords": (E, 2), "meta": {task, episode_id, t, k, success}}`` (computed once per pack and
+    process), or ``None`` without a map or episodes. Episodes too short for one chunk are left out.
+    """
+    if pack.latent_map is None or not len(episodes):
+        return None
+    with _EXAMPLE_LOCK:
+        if pack_key in _EXAMPLE_POINTS:
+            return _EXAMPLE_POINTS[pack_key]
+        k = int(pack.info.chunk)
+        us, meta = [], {"task": [], "episode_id": [], "t": [], "k": [], "success": []}
+        for ep in episodes:
+            ts = list(range(0, ep.num_steps - k + 1, stride))
+            if not ts:
+                continue
+            idx = sorted(set(ts) | {t + k for t in ts})
+            z = dict(zip(idx, pack.encoder.encode(ep.frames[idx])))  # only the frames the pairs use
+            us.append(pack.autoencoder.encode(torch.stack([z[t] for t in ts]), torch.stack([z[t + k] for t in ts])))
+            meta["task"] += [ep.task] * len(ts)
+            meta["episode_id"] += [str(ep.episode_id)] * len(ts)
+            meta["t"] += ts
+            meta["k"] += [k] * len(ts)
+            meta["success"] += [bool(ep.success[t + k - 1]) for t in ts]
+        points = None
+        if us:
+            points = {"coords": project(pack, torch.cat(us)), "meta": {key: np.asarray(v) for key, v in meta.items()}}
+        _EXAMPLE_POINTS[pack_key] = points
+        return points

@@ -53,30 +53,50 @@ def error_curve(steps: list[int], errors: dict[str, dict[str, list[float]]]) -> 
     return fig
 
 
-def latent_scatter(coords: np.ndarray, colour: np.ndarray, colour_name: str, hover: list[str],
+def latent_scatter(coords: np.ndarray, colour: np.ndarray, colour_name: str, hover: list[str], *, n_train: int | None = None,
                    mine: np.ndarray | None = None, mine_label: str = "", selected: int | None = None,
                    categorical: bool = False) -> go.Figure:
-    """The latent map: one point per training pair, coloured by ``colour``; the user's pair as a star."""
+    """The latent map: training pairs as dots, example-episode pairs (from ``n_train`` on) as diamonds.
+
+    Every point carries its index as ``customdata`` (clicks report it); ``mine`` is drawn as a star.
+    """
     fig = go.Figure()
-    index = np.arange(len(coords))
+    m = len(coords)
+    n_train = m if n_train is None else n_train
+    index = np.arange(m)
     if categorical and len(set(colour.tolist())) > 12:  # too many for a legend (e.g. episodes): one colour per value
         codes = {v: i for i, v in enumerate(dict.fromkeys(colour.tolist()))}
         colour, categorical = np.array([codes[v] for v in colour.tolist()]), False
         colour_name = f"{colour_name} (index)"
+    groups = [("training pairs", index < n_train, "circle", 6), ("example episodes", index >= n_train, "diamond", 9)]
     if categorical:
-        for value in dict.fromkeys(colour.tolist()):
-            m = colour == value
-            fig.add_trace(go.Scattergl(x=coords[m, 0], y=coords[m, 1], mode="markers", name=str(value),
-                                       marker=dict(size=6, opacity=0.75), customdata=index[m],
-                                       text=[hover[i] for i in index[m]], hovertemplate="%{text}<extra></extra>"))
+        palette = ["#4f46e5", "#e8710a", "#0f9d58", "#d93025", "#9334e6", "#12b5cb", "#f9ab00", "#5f6368", "#e52592",
+                   "#188038", "#1a73e8", "#b06000"]
+        for j, value in enumerate(dict.fromkeys(colour.tolist())):
+            for g, (name, in_group, symbol, size) in enumerate(groups):
+                sel = (colour == value) & in_group
+                if sel.any():
+                    fig.add_trace(go.Scattergl(
+                        x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=str(value), legendgroup=str(value),
+                        showlegend=g == 0 or not ((colour == value) & groups[0][1]).any(), customdata=index[sel].tolist(),
+                        marker=dict(size=size, symbol=symbol, opacity=0.8, color=palette[j % len(palette)],
+                                    line=dict(width=1, color="white") if g else None),
+                        text=[hover[i] for i in index[sel]], hovertemplate="%{text}<extra></extra>"))
     else:
-        fig.add_trace(go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", name=colour_name,
-                                   marker=dict(size=6, opacity=0.8, color=colour.astype(float), colorscale="Viridis",
-                                               colorbar=dict(title=dict(text=colour_name, side="right"), thickness=12)),
-                                   customdata=index, text=hover, hovertemplate="%{text}<extra></extra>", showlegend=False))
-    if selected is not None and 0 <= selected < len(coords):
+        c = colour.astype(float)
+        lo, hi = float(np.nanmin(c)), float(np.nanmax(c))
+        for g, (name, sel, symbol, size) in enumerate(groups):
+            if sel.any():
+                fig.add_trace(go.Scattergl(
+                    x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=name, customdata=index[sel].tolist(),
+                    marker=dict(size=size, symbol=symbol, opacity=0.8, color=c[sel], colorscale="Viridis", cmin=lo, cmax=hi,
+                                line=dict(width=1, color="black") if g else None,
+                                colorbar=dict(title=dict(text=colour_name, side="right"), thickness=12) if g == 0 else None,
+                                showscale=g == 0),
+                    text=[hover[i] for i in index[sel]], hovertemplate="%{text}<extra></extra>", showlegend=n_train < m))
+    if selected is not None and 0 <= selected < m:
         fig.add_trace(go.Scatter(x=[coords[selected, 0]], y=[coords[selected, 1]], mode="markers", name=f"point #{selected}",
-                                 marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="#e11d48", width=3)), hoverinfo="skip"))
+                                 marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(color="#e11d48", width=3)), hoverinfo="skip"))
     if mine is not None:
         fig.add_trace(go.Scatter(x=[mine[0]], y=[mine[1]], mode="markers", name=mine_label or "your pair",
                                  marker=dict(symbol="star", size=20, color="#e11d48", line=dict(color="white", width=1.5)),
@@ -84,7 +104,8 @@ def latent_scatter(coords: np.ndarray, colour: np.ndarray, colour_name: str, hov
     legend = dict(orientation="v", x=1.02, y=1) if categorical else dict(orientation="h", yanchor="top", y=-0.14, x=0)
     fig.update_layout(**{**_LAYOUT, "height": 540, "legend": legend, "margin": dict(l=50, r=20, t=40, b=70)},
                       xaxis=dict(title="map x", zeroline=False), yaxis=dict(title="map y", zeroline=False),
-                      title=dict(text=f"Latent actions of the training pairs, coloured by {colour_name}", font=dict(size=14)),
+                      title=dict(text=f"Latent actions, coloured by {colour_name}: ● training pairs, ◆ example episodes",
+                                 font=dict(size=14)),
                       dragmode="pan", clickmode="event")
     return fig
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from app.errors import guarded, user_error
 from app.images import grid
-from app.latents import apply_latent, map_latent
+from app.latents import apply_latent, example_points, map_latent
 from app.packs import require_pack
 from app.plots import empty_figure, latent_scatter
 from app.widgets import figure, plot_panel
@@ -18,9 +18,10 @@ COLOURINGS = {  # choice → (meta key, categorical)
     "success": ("success", True),
     "horizon k": ("k", False),
 }
-INTRO = """Every point is the latent action of one training pair, placed in 2-D (UMAP, fitted when the pack
-was built). Colour by time, task, episode or outcome to see what the code has organised itself by.
-Your last encoded pair (from **Latent actions**) is the ★. Click a point (or type its number) to see its frames."""
+INTRO = """Every dot is the latent action of one training pair, placed in 2-D (UMAP, fitted when the pack was
+built); the diamonds are pairs from the example episodes, placed on the same map. Colour by time, task,
+episode or outcome to see what the code has organised itself by. Your last encoded pair (from **Latent
+actions**) is the ★. Click a diamond (or type a point number) to see its frames."""
 
 # Clicking a point on the plotly map writes its index into the "Point" box and presses "Show point".
 CLICK_JS = """
@@ -74,17 +75,22 @@ def build(ctx) -> gr.Tab | None:
         if colour_by not in COLOURINGS:
             raise user_error(f"Colour by one of {list(COLOURINGS)}, not {colour_by!r}.", "Bad input")
         key, categorical = COLOURINGS[colour_by]
-        meta, m = lmap.meta, len(lmap.coords)
+        ex = example_points(pack, pack_key, ctx.episodes)
+        n_train = len(lmap.coords)
+        coords = lmap.coords if ex is None else np.concatenate([lmap.coords, ex["coords"]])
+        meta = lmap.meta if ex is None else {k: np.concatenate([np.asarray(lmap.meta[k]), ex["meta"][k]])
+                                             for k in ex["meta"] if k in lmap.meta}
         if key not in meta:
             gr.Warning(f"This latent map records no {colour_by!r}; colouring by point index.")
-            colour, categorical = np.arange(m), False
+            colour, categorical = np.arange(len(coords)), False
         else:
             colour = np.array([_text(v) for v in meta[key]]) if categorical else np.asarray(meta[key], dtype=float)
-        hover = [_hover(meta, i) for i in range(m)]
-        sel = _index(index, m)
+        hover = [("example · " if i >= n_train else "") + _hover(meta, i) for i in range(len(coords))]
+        sel = _index(index, len(coords))
         mine = pair.xy if pair is not None and pair.pack_key == pack_key and pair.xy is not None else None
-        fig = latent_scatter(lmap.coords, colour, colour_by, hover, mine, pair.label if mine is not None else "", sel, categorical)
-        picture, text = _point(ctx, pack, sel) if sel is not None else (None, _mine_text(pair, mine))
+        fig = latent_scatter(coords, colour, colour_by, hover, n_train=n_train, mine=mine,
+                             mine_label=pair.label if mine is not None else "", selected=sel, categorical=categorical)
+        picture, text = _point(ctx, pack, meta, sel, n_train) if sel is not None else (None, _mine_text(pair, mine))
         return fig, picture, text
 
     inputs = [ctx.pack_state, ctx.pair_state, colour, point]
@@ -128,19 +134,21 @@ def _mine_text(pair, mine) -> str:
     return f"★ {pair.label} at ({mine[0]:.2f}, {mine[1]:.2f})."
 
 
-def _point(ctx, pack, i: int):
-    meta = pack.latent_map.meta
-    desc = _hover(meta, i)
+def _point(ctx, pack, meta: dict, i: int, n_train: int):
+    """Point ``i``'s frames: before, after and the after-frame decoded from its latent action."""
+    desc = ("example-episode pair " if i >= n_train else "") + _hover(meta, i)
     if not {"episode_id", "t", "k"} <= set(meta):
         return None, f"Point {desc}: the map records no episode/time, so its frames cannot be shown."
     ep_id, t, k = str(meta["episode_id"][i]), int(meta["t"][i]), int(meta["k"][i])
     if ep_id not in ctx.episodes.ids:
-        return None, (f"Point {desc}: its episode `{ep_id}` is a training episode that is not among the example "
-                      "episodes shipped with the app, so its frames cannot be shown.")
+        return None, (f"Point {desc}: it comes from the training episode `{ep_id}`, which is not among the example "
+                      "episodes shipped with the app, so its frames cannot be shown. The ◆ points are example-episode "
+                      "pairs: click one of those to see its frames.")
     ep = ctx.episodes.get(ep_id)
     if t + k > ep.num_steps:
         return None, f"Point {desc}: t + k is past the end of the example episode."
-    z, _ = ctx.features.encode(pack.encoder, ep.frames[t][None])
-    _, decoded = apply_latent(pack, z, map_latent(pack, i))
+    z, _ = ctx.features.encode(pack.encoder, ep.frames[[t, t + k]])
+    u = map_latent(pack, i) if i < n_train else pack.autoencoder.encode(z[:1], z[1:])
+    _, decoded = apply_latent(pack, z[:1], u)
     picture = grid([[ep.frames[t], ep.frames[t + k], decoded[0]]], [], ["before", "after", "decoded from its latent"], tile=150)
     return picture, f"Point {desc}."

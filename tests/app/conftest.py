@@ -28,7 +28,12 @@ def episodes():
 
 @pytest.fixture(scope="session")
 def tiny_pack(tmp_path_factory, episodes) -> Path:
-    return build_tiny_pack(tmp_path_factory.mktemp("pack") / "tiny", episodes)
+    before = torch.get_num_threads()  # session fixtures start before the package-scoped single_thread
+    torch.set_num_threads(1)
+    try:
+        return build_tiny_pack(tmp_path_factory.mktemp("pack") / "tiny", episodes)
+    finally:
+        torch.set_num_threads(before)
 
 
 def free_port() -> int:

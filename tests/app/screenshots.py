@@ -19,15 +19,23 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 
+# clicks (as plotly reports it) an example-episode point a third of the way along the ◆ trace
+CLICK_A_DIAMOND = """() => {
+  const p = document.querySelector('#latent-map .js-plotly-plot');
+  const tr = p.data.find(t => t.marker && t.marker.symbol === 'diamond');
+  const i = tr ? tr.customdata[Math.floor(tr.customdata.length / 3)] : 0;
+  p.emit('plotly_click', {points: [{customdata: i}]});
+}"""
+
 # tab id → (tab label, steps); a step is ("click", elem_id) | ("fill", elem_id, text) | ("check", label) | ("wait", selector)
+# | ("js", function source)
 TABS = {
     "world-model": ("World model", [("check", "Use the recorded actions (example episodes)"), ("check", "Compare with the baselines"),
                                     ("fill", "wm-samples", "4"), ("click", "rollout-btn"), ("wait", "#wm-latest img")]),
     "latent-actions": ("Latent actions", [("click", "encode-btn"), ("wait", "#la-strip img"), ("click", "transfer-btn"),
                                           ("wait", "#la-transfer img")]),
     "interpolation": ("Interpolation", [("click", "interpolate-btn"), ("wait", "#ip-strip img")]),
-    "latent-space": ("Latent space", [("wait", "#latent-map .js-plotly-plot"), ("fill", "latent-point", "5"),
-                                      ("click", "latent-show-btn"), ("wait", "#ls-frames img")]),
+    "latent-space": ("Latent space", [("wait", "#latent-map .js-plotly-plot"), ("js", CLICK_A_DIAMOND), ("wait", "#ls-frames img")]),
     "evaluate": ("Evaluate", [("click", "evaluate-btn"), ("wait", "#evaluate-summary >> text=Results")]),
     "about": ("About", [("wait", "#about-diagram svg")]),
 }
@@ -80,6 +88,9 @@ def run_step(page, step) -> None:
         box.press("Enter") if target == "latent-point" else box.blur()
     elif kind == "check":
         page.get_by_label(target).check()
+    elif kind == "js":
+        page.wait_for_function("() => document.querySelector('#latent-map .js-plotly-plot').__rlaHooked === true")
+        page.evaluate(target)
     elif kind == "wait":
         page.wait_for_selector(target, timeout=120_000)
     page.wait_for_timeout(300)

@@ -271,3 +271,14 @@ def test_stored_results_of_a_pack(client, tiny_pack, tmp_path):
     assert "stored with the pack" in summary and "20 episodes × 3 chunks of 10 steps" in summary
     assert [r[0] for r in table["data"]] == ["RLA-WM @10", "regression", "copy (floor)"]
     assert json.loads(chart["plot"])["data"][0]["y"] == [0.1, 0.2, 0.3]
+
+
+def test_example_episode_pairs_are_placed_on_the_map(client, tiny_pack):
+    from rla.latent_map import LatentMap
+
+    n_train = len(LatentMap.load(tiny_pack / "latent_map.npz").coords)
+    fig, _, _ = client.predict("time in episode", -1, api_name="/umap")
+    diamonds = [t for t in json.loads(fig["plot"])["data"] if t.get("marker", {}).get("symbol") == "diamond"]
+    assert diamonds and diamonds[0]["name"] == "example episodes"
+    _, frames, text = client.predict("task", n_train, api_name="/umap")
+    assert frames is not None and text.startswith("Point example-episode pair")
