@@ -16,10 +16,8 @@ import torch
 from torch import nn
 
 from rla.autoencoder import RLAAutoencoder
-from rla.conditioning import ConditionEncoder
-from rla.flow import AffinePath, euler_sample, logit_normal_times
+from rla.flow_stage import FlowStageMixin
 from rla.hub import HubModule
-from rla.layers import Block, TimeEmbedding
 from rla.rollout import WorldModelMixin
 
 
@@ -48,7 +46,7 @@ class LatentFlowConfig:
             raise ValueError(f"LatentFlowConfig.width ({self.width}) must be divisible by heads ({self.heads})")
 
 
-class LatentFlow(HubModule):
+class LatentFlow(HubModule, FlowStageMixin):
     """Flow-matching dynamics over residual latent actions."""
 
     config_class = LatentFlowConfig
@@ -56,16 +54,10 @@ class LatentFlow(HubModule):
     def __init__(self, config: LatentFlowConfig):
         super().__init__()
         self.config = c = config
-        self.path = AffinePath(c.sigma_min)
-        self.condition = ConditionEncoder(c.num_tokens, c.token_dim, c.action_dim, c.width, c.condition_depth, c.heads, c.mlp_ratio)
+        self.build_flow_stage(c.num_tokens, c.token_dim, c.action_dim, c.width, c.heads, c.mlp_ratio,
+                              c.condition_depth, c.flow_depth, out_dim=c.latent_dim, sigma_min=c.sigma_min)
         self.latent_in = nn.Linear(c.latent_dim, c.width)
         self.latent_pos = nn.Parameter(torch.randn(1, c.num_queries, c.width) * 0.02)
-        self.time = TimeEmbedding(c.width)
-        self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_ratio, cross=True, cond_dim=c.width) for _ in range(c.flow_depth))
-        self.norm = nn.LayerNorm(c.width)
-        self.out = nn.Linear(c.width, c.latent_dim)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
         self.register_buffer("u_mean", torch.zeros(c.num_queries, c.latent_dim))
         self.register_buffer("u_std", torch.ones(c.num_queries, c.latent_dim))
 
@@ -75,29 +67,12 @@ class LatentFlow(HubModule):
         self.u_mean.copy_(u.mean(0))
         self.u_std.copy_(u.std(0).clamp_min(1e-4))
 
-    def velocity(self, x: torch.Tensor, t: torch.Tensor, cond: tuple) -> torch.Tensor:
-        """Velocity of standardised latents ``x (B, Q, C)`` at times ``t (B,)``; ``cond`` from :meth:`prepare`."""
-        kvs, action = cond
-        h = self.latent_in(x) + self.latent_pos
-        c = self.time(t) + action  # (B, W)
-        for block, kv in zip(self.blocks, kvs):
-            h = block(h, c, kv)
-        return self.out(self.norm(h))
-
-    def prepare(self, z_t: torch.Tensor, a: torch.Tensor) -> tuple:
-        """Run the condition stage once: cross-attention keys/values per flow block + action vector."""
-        tokens, action = self.condition(z_t, a)
-        return [block.cross.project_kv(tokens) for block in self.blocks], action
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.latent_in(x) + self.latent_pos
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Flow-matching loss for ``batch["z_t"] (B,N,D)``, ``batch["actions"] (B,K,A)``, ``batch["u"] (B,Q,C)``."""
-        x_0 = (batch["u"] - self.u_mean) / self.u_std
-        t = logit_normal_times(x_0.shape[0], self.config.time_mean, self.config.time_std, device=x_0.device)
-        sample = self.path.sample(x_0, t)
-        v = self.velocity(sample.x_t, t, self.prepare(batch["z_t"], batch["actions"]))
-        mse = (v - sample.velocity).square().mean()
-        l1 = (v - sample.velocity).abs().mean()
-        return mse + l1, {"mse": mse.item(), "l1": l1.item()}
+        return self.flow_loss((batch["u"] - self.u_mean) / self.u_std, batch["z_t"], batch["actions"])
 
     @torch.no_grad()
     def sample_latent(self, z_t: torch.Tensor, a: torch.Tensor, *, steps: int | None = None, generator: torch.Generator | None = None, noise: torch.Tensor | None = None) -> torch.Tensor:
@@ -105,9 +80,7 @@ class LatentFlow(HubModule):
         c = self.config
         if noise is None:
             noise = torch.randn(z_t.shape[0], c.num_queries, c.latent_dim, generator=generator).to(z_t.device)
-        cond = self.prepare(z_t, a)
-        x = euler_sample(lambda x, t: self.velocity(x, t, cond), noise, steps or c.sample_steps)
-        return x * self.u_std + self.u_mean
+        return self.integrate(z_t, a, noise, steps) * self.u_std + self.u_mean
 
 
 class RLAWorldModel(nn.Module, WorldModelMixin):

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rla.conditioning import ConditionEncoder
-from rla.flow import AffinePath, euler_sample, logit_normal_times
+from rla.flow_stage import FlowStageMixin
 from rla.hub import HubModule
-from rla.layers import Block, TimeEmbedding, sincos_positions
+from rla.layers import sincos_positions
 from rla.rollout import WorldModelMixin
 
 
@@ -41,23 +40,17 @@ class TokenFlowConfig:
             raise ValueError(f"TokenFlowConfig.width ({self.width}) must be divisible by heads ({self.heads})")
 
 
-class TokenFlowWorldModel(HubModule, WorldModelMixin):
+class TokenFlowWorldModel(HubModule, FlowStageMixin, WorldModelMixin):
     config_class = TokenFlowConfig
     stochastic = True
 
     def __init__(self, config: TokenFlowConfig):
         super().__init__()
         self.config = c = config
-        self.path = AffinePath(c.sigma_min)
-        self.condition = ConditionEncoder(c.num_tokens, c.token_dim, c.action_dim, c.width, c.condition_depth, c.heads, c.mlp_ratio)
+        self.build_flow_stage(c.num_tokens, c.token_dim, c.action_dim, c.width, c.heads, c.mlp_ratio,
+                              c.condition_depth, c.flow_depth, out_dim=c.token_dim, sigma_min=c.sigma_min)
         self.register_buffer("pos", sincos_positions(c.num_tokens, c.width), persistent=False)
         self.tokens_in = nn.Linear(c.token_dim, c.width)
-        self.time = TimeEmbedding(c.width)
-        self.blocks = nn.ModuleList(Block(c.width, c.heads, c.mlp_ratio, cross=True, cond_dim=c.width) for _ in range(c.flow_depth))
-        self.norm = nn.LayerNorm(c.width)
-        self.out = nn.Linear(c.width, c.token_dim)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
         self.register_buffer("z_mean", torch.zeros(c.token_dim))
         self.register_buffer("z_std", torch.ones(c.token_dim))
 
@@ -68,30 +61,13 @@ class TokenFlowWorldModel(HubModule, WorldModelMixin):
         self.z_mean.copy_(flat.mean(0))
         self.z_std.copy_(flat.std(0).clamp_min(1e-4))
 
-    def prepare(self, z_t: torch.Tensor, a: torch.Tensor) -> tuple:
-        tokens, action = self.condition(z_t, a)
-        return [block.cross.project_kv(tokens) for block in self.blocks], action
-
-    def velocity(self, x: torch.Tensor, t: torch.Tensor, cond: tuple) -> torch.Tensor:
-        kvs, action = cond
-        h = self.tokens_in(x) + self.pos
-        c = self.time(t) + action
-        for block, kv in zip(self.blocks, kvs):
-            h = block(h, c, kv)
-        return self.out(self.norm(h))
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tokens_in(x) + self.pos
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        x_0 = (batch["z_k"] - self.z_mean) / self.z_std
-        t = logit_normal_times(x_0.shape[0], self.config.time_mean, self.config.time_std, device=x_0.device)
-        sample = self.path.sample(x_0, t)
-        v = self.velocity(sample.x_t, t, self.prepare(batch["z_t"], batch["actions"]))
-        mse = (v - sample.velocity).square().mean()
-        l1 = (v - sample.velocity).abs().mean()
-        return mse + l1, {"mse": mse.item(), "l1": l1.item()}
+        return self.flow_loss((batch["z_k"] - self.z_mean) / self.z_std, batch["z_t"], batch["actions"])
 
     @torch.no_grad()
     def predict(self, z_t: torch.Tensor, a: torch.Tensor, *, steps: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         noise = torch.randn(z_t.shape, generator=generator).to(z_t.device)
-        cond = self.prepare(z_t, a)
-        x = euler_sample(lambda x, t: self.velocity(x, t, cond), noise, steps or self.config.sample_steps)
-        return x * self.z_std + self.z_mean
+        return self.integrate(z_t, a, noise, steps) * self.z_std + self.z_mean
