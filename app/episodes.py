@@ -55,11 +55,21 @@ class EpisodeStore:
     def ids(self) -> list[str]:
         return list(self._episodes)
 
+    def name(self, episode_id: str) -> str:
+        """A short name: the id, prefixed with the task unless the id already starts with it."""
+        task = self._episodes[episode_id].task
+        return episode_id if episode_id.startswith(task) else f"{task} · {episode_id}"
+
     def label(self, episode_id: str) -> str:
         ep = self._episodes[episode_id]
-        outcome = "success" if ep.succeeded else "failure"
-        name = episode_id[len(ep.task) + 1:] if episode_id.startswith(f"{ep.task}/") else episode_id  # ids often repeat the task
-        return f"{ep.task} · {name} · {ep.num_steps} steps · {outcome}"
+        return f"{self.name(episode_id)} · {ep.num_steps} steps · {'success' if ep.succeeded else 'failure'}"
+
+    def busiest(self, episode_id: str, k: int) -> int:
+        """The ``t`` whose pair ``(t, t + k)`` changes the most pixels: a telling default pair."""
+        frames = self.get(episode_id).frames
+        k = max(1, min(k, len(frames) - 1))
+        change = np.abs(frames[k:].astype(np.int16) - frames[:-k].astype(np.int16)).mean(axis=(1, 2, 3))  # (T+1-k,)
+        return int(change.argmax())
 
     def choices(self) -> list[tuple[str, str]]:
         """(label, episode_id) pairs for a dropdown."""

@@ -66,6 +66,7 @@ class FramePicker:
     episode: gr.Dropdown
     t: gr.Slider
     image: ImageInput
+    fit: tuple  # (fn, inputs, outputs): fits the sliders to the chosen episode; run it on page load
 
     @property
     def inputs(self) -> list:
@@ -104,7 +105,7 @@ def frame_picker(store: EpisodeStore, label: str = "Start frame", t_label: str =
     ep.change(show, [ep, t], [t, image, source], api_visibility="private", show_progress="hidden")
     t.release(show, [ep, t], [t, image, source], api_visibility="private", show_progress="hidden")
     image.upload(lambda: UPLOAD, None, source, api_visibility="private", show_progress="hidden")
-    return FramePicker(source, ep, t, image)
+    return FramePicker(source, ep, t, image, (show, [ep, t], [t, image, source]))
 
 
 @dataclass
@@ -115,16 +116,24 @@ class PairPicker:
     k: gr.Slider
     image_a: ImageInput
     image_b: ImageInput
+    fit: tuple  # as FramePicker.fit
 
     @property
     def inputs(self) -> list:
         return [self.source, self.episode, self.t, self.k, self.image_a, self.image_b]
 
 
-def pair_picker(store: EpisodeStore, key: str, default_t: int = 0, default_k: int = 10, image_height: int = 200) -> PairPicker:
-    """Widgets for a frame pair: frames ``t`` and ``t + k`` of an episode, or two uploads."""
+def pair_picker(store: EpisodeStore, key: str, default_episode: str | None = None, default_t: int | None = None,
+                default_k: int = 10, image_height: int = 200) -> PairPicker:
+    """Widgets for a frame pair: frames ``t`` and ``t + k`` of an episode, or two uploads.
+
+    ``default_t=None`` starts at the episode's busiest pair (:meth:`EpisodeStore.busiest`).
+    """
     has_eps = len(store) > 0
-    episode = store.first()
+    episode = default_episode or store.first()
+    if has_eps and default_t is None:
+        default_t = store.busiest(episode, default_k)
+    default_t = default_t or 0
     last = _episode_len(store, episode)
     k0 = max(1, min(default_k, last - default_t)) if has_eps else 1
     source = gr.Radio(SOURCES, value=EPISODE if has_eps else UPLOAD, label="Frame pair from", key=f"{key}-source")
@@ -154,4 +163,4 @@ def pair_picker(store: EpisodeStore, key: str, default_t: int = 0, default_k: in
     k.release(show, [ep, t, k], outs, api_visibility="private", show_progress="hidden")
     a.upload(lambda: UPLOAD, None, source, api_visibility="private", show_progress="hidden")
     b.upload(lambda: UPLOAD, None, source, api_visibility="private", show_progress="hidden")
-    return PairPicker(source, ep, t, k, a, b)
+    return PairPicker(source, ep, t, k, a, b, (show, [ep, t, k], outs))

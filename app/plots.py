@@ -68,7 +68,7 @@ def latent_scatter(coords: np.ndarray, colour: np.ndarray, colour_name: str, hov
         codes = {v: i for i, v in enumerate(dict.fromkeys(colour.tolist()))}
         colour, categorical = np.array([codes[v] for v in colour.tolist()]), False
         colour_name = f"{colour_name} (index)"
-    groups = [("training pairs", index < n_train, "circle", 6), ("example episodes", index >= n_train, "diamond", 9)]
+    groups = [("training pairs", index < n_train, "circle", 6), ("example episodes", index >= n_train, "diamond", 8)]
     if categorical:
         palette = ["#4f46e5", "#e8710a", "#0f9d58", "#d93025", "#9334e6", "#12b5cb", "#f9ab00", "#5f6368", "#e52592",
                    "#188038", "#1a73e8", "#b06000"]
@@ -90,15 +90,16 @@ def latent_scatter(coords: np.ndarray, colour: np.ndarray, colour_name: str, hov
                 fig.add_trace(go.Scattergl(
                     x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=name, customdata=index[sel].tolist(),
                     marker=dict(size=size, symbol=symbol, opacity=0.8, color=c[sel], colorscale="Viridis", cmin=lo, cmax=hi,
-                                line=dict(width=1, color="black") if g else None,
+                                line=dict(width=0.8, color="white") if g else None,
                                 colorbar=dict(title=dict(text=colour_name, side="right"), thickness=12) if g == 0 else None,
                                 showscale=g == 0),
                     text=[hover[i] for i in index[sel]], hovertemplate="%{text}<extra></extra>", showlegend=n_train < m))
     if selected is not None and 0 <= selected < m:
-        fig.add_trace(go.Scatter(x=[coords[selected, 0]], y=[coords[selected, 1]], mode="markers", name=f"point #{selected}",
+        # Scattergl: WebGL traces are drawn above SVG ones, so these must be WebGL too to stay on top
+        fig.add_trace(go.Scattergl(x=[coords[selected, 0]], y=[coords[selected, 1]], mode="markers", name=f"point #{selected}",
                                  marker=dict(size=18, color="rgba(0,0,0,0)", line=dict(color="#e11d48", width=3)), hoverinfo="skip"))
     if mine is not None:
-        fig.add_trace(go.Scatter(x=[mine[0]], y=[mine[1]], mode="markers", name=mine_label or "your pair",
+        fig.add_trace(go.Scattergl(x=[mine[0]], y=[mine[1]], mode="markers", name=mine_label or "your pair",
                                  marker=dict(symbol="star", size=20, color="#e11d48", line=dict(color="white", width=1.5)),
                                  hovertemplate=f"{mine_label or 'your pair'}<extra></extra>"))
     legend = dict(orientation="v", x=1.02, y=1) if categorical else dict(orientation="h", yanchor="top", y=-0.14, x=0)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import gradio as gr
@@ -53,6 +53,7 @@ class Context:
     pair_state: gr.State  # the session's last encoded pair (app.state.Pair) or None
     default_info: object | None  # PackInfo of the default pack
     default_steps: int  # its default Euler steps
+    on_load: list = field(default_factory=list)  # (fn, inputs, outputs) to run when a page opens
 
 
 def _load_default(pack: str | None):
@@ -115,6 +116,8 @@ def build_demo(pack: str | None = None, *, episodes: list | EpisodeStore | None 
                 about.build(ctx)
 
         space_tab.select(draw_map, map_inputs, map_outputs, api_visibility="private")
+        for fn, inputs, outputs in ctx.on_load:  # e.g. fit the time sliders to the default episodes
+            demo.load(fn, inputs, outputs, api_visibility="private", show_progress="hidden")
 
         @guarded("load the model pack")
         def load_pack(pack):

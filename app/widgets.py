@@ -6,11 +6,15 @@ import gradio as gr
 
 def figure(label: str, caption: str = "", *, height: int | None = None, scale: int = 1, elem_id: str | None = None,
            fmt: str = "png") -> gr.Image:
-    """A read-only picture (nearest-neighbour scaled in the browser) under a bold caption."""
+    """A read-only picture under a bold caption.
+
+    Pictures arrive already upscaled (nearest neighbour, server side); the browser may shrink them
+    smoothly to fit, which keeps the drawn labels legible.
+    """
     with gr.Column(scale=scale, min_width=200):
         _caption(label, caption)
         return gr.Image(label=label, show_label=False, format=fmt, interactive=False, height=height, elem_id=elem_id,
-                        elem_classes=["pixelated"], buttons=["download", "fullscreen"])
+                        buttons=["download", "fullscreen"])
 
 
 def plot_panel(label: str, caption: str = "", *, elem_id: str | None = None) -> gr.Plot:

@@ -44,14 +44,18 @@ def episode_items(episodes, num_chunks: int, chunk: int, start: int) -> tuple[li
     return items, skipped
 
 
-def table(results: dict) -> list[list]:
+def table(results: dict):
+    """One row per method: final-frame metrics and cost; columns with no value at all (LPIPS offline) are left out."""
+    import pandas as pd
+
     rows = []
     for name, entry in results.get("methods", {}).items():
         final = entry.get("final", {})
         cost = entry.get("cost") or {}
         rows.append([short_label(name)] + [_round(final.get(m)) for m in METRICS]
                     + [_round(cost.get("gflops")), _round(cost.get("ms_median"))])
-    return rows
+    frame = pd.DataFrame(rows, columns=HEADERS)
+    return frame[[c for c in frame.columns if c == "method" or frame[c].notna().any()]]
 
 
 def _round(v):

@@ -32,7 +32,9 @@ def build(ctx) -> None:
             mode = gr.Radio([NOISE, BETWEEN], value=NOISE, label="Interpolate")
             path = gr.Radio(PATH_CHOICES, value="linear", label="Path",
                             info="spherical keeps the norm of Gaussian-like endpoints; linear is the paper's choice")
-            pair = pair_picker(ctx.episodes, key="ip", default_t=0, default_k=10, image_height=160)
+            first = (ctx.episodes.showcase(1, *showcase_fit(ctx.default_info)) or [None])[0]
+            pair = pair_picker(ctx.episodes, key="ip", default_episode=first, default_k=10, image_height=160)
+            ctx.on_load.append(pair.fit)
             with gr.Group(visible=False) as second:
                 gr.Markdown("**Latent action B** (decoded on frame *before* of A)")
                 ep2 = gr.Dropdown(ctx.episodes.choices(), value=ctx.episodes.first(), label="Episode of B", interactive=has_eps)
@@ -128,8 +130,9 @@ def build(ctx) -> None:
     alpha.release(run, inputs, outputs, api_visibility="private", show_progress="minimal")
     if has_eps:
         ids = ctx.episodes.showcase(2, *showcase_fit(ctx.default_info))
-        rows = [[NOISE, "linear", EPISODE, i, 5, 10] for i in ids] + [[NOISE, "spherical", EPISODE, ids[0], 0, 15]]
-        labels = [f"noise → {ctx.episodes.label(r[3]).split(' · ')[0]} t={r[4]}→{r[4] + r[5]}, {r[1]}" for r in rows]
+        rows = [[NOISE, "linear", EPISODE, i, ctx.episodes.busiest(i, 10), 10] for i in ids]
+        rows.append([NOISE, "spherical", EPISODE, ids[0], ctx.episodes.busiest(ids[0], 15), 15])
+        labels = [f"noise → {ctx.episodes.name(r[3])} t={r[4]}→{r[4] + r[5]}, {r[1]}" for r in rows]
         ex = gr.Examples(examples=rows, inputs=[mode, path, pair.source, pair.episode, pair.t, pair.k], example_labels=labels,
                          label="Examples: one click interpolates")
         ex.load_input_event.then(run, inputs, outputs, api_visibility="private")

@@ -32,14 +32,17 @@ def _explained(l1_rec: float, l1_copy: float) -> str:
 def _label(picked, other) -> str:
     if picked.episode is None:
         return "your uploaded pair"
-    return f"{picked.episode.task} · {picked.episode.episode_id} · t={picked.t}→{other.t}"
+    ep_id, task = str(picked.episode.episode_id), picked.episode.task
+    return f"{ep_id if ep_id.startswith(task) else f'{task} · {ep_id}'} · t={picked.t}→{other.t}"
 
 
 def build(ctx) -> None:
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=330):
-            pair = pair_picker(ctx.episodes, key="la", default_t=0, default_k=10)
+            shows = ctx.episodes.showcase(2, *showcase_fit(ctx.default_info))
+            pair = pair_picker(ctx.episodes, key="la", default_episode=(shows or [None])[0], default_k=10)
+            ctx.on_load.append(pair.fit)
             encode_btn = gr.Button("Encode latent action", variant="primary", elem_id="encode-btn")
         with gr.Column(scale=6):
             strip = figure("Reconstruction", "before · after · decoded from (before, u) · error per patch", elem_id="la-strip")
@@ -50,7 +53,10 @@ def build(ctx) -> None:
     gr.Markdown("### Apply the latent action to another frame")
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=330):
-            target = frame_picker(ctx.episodes, "Target frame", key="la-target", default_t=5, image_height=200)
+            other = shows[-1] if shows else None
+            target = frame_picker(ctx.episodes, "Target frame", key="la-target", default_episode=other,
+                                  default_t=ctx.episodes.busiest(other, 10) if other else 0, image_height=200)
+            ctx.on_load.append(target.fit)
             transfer_btn = gr.Button("Apply latent action", variant="primary", elem_id="transfer-btn")
         with gr.Column(scale=6):
             transfer_strip = figure("Transferred", "the source pair, and the target decoded with its u", elem_id="la-transfer")
@@ -96,7 +102,8 @@ def build(ctx) -> None:
         real = None
         if tgt.episode is not None and horizon is not None and tgt.t + horizon <= tgt.episode.num_steps:
             real = tgt.episode.frames[tgt.t + horizon]
-        rows = [[before.frame, after.frame, None], [tgt.frame, out[0], real]]
+        blank = np.full_like(tgt.frame, 255)
+        rows = [[before.frame, after.frame, blank], [tgt.frame, out[0], real]]
         picture = grid(rows, ["source pair", "applied"], ["before / target", "after / target + u", "real, k steps later"])
         lines = [f"Applied the latent action of **{_label(before, after)}** to the target frame."]
         if real is not None:
@@ -113,10 +120,10 @@ def build(ctx) -> None:
     encode_btn.click(encode, [ctx.pack_state, *pair.inputs], [ctx.pair_state, strip, code, stats], api_name="encode_pair")
     if len(ctx.episodes):
         ids = ctx.episodes.showcase(3, *showcase_fit(ctx.default_info))
-        ex = gr.Examples(examples=[[EPISODE, i, 5, 10] for i in ids], inputs=[pair.source, pair.episode, pair.t, pair.k],
-                         example_labels=[" · ".join(ctx.episodes.label(i).split(" · ")[:2]) + ", t=5 → 15" for i in ids],
+        rows = [[EPISODE, i, ctx.episodes.busiest(i, 10), 10] for i in ids]
+        ex = gr.Examples(examples=rows, inputs=[pair.source, pair.episode, pair.t, pair.k],
+                         example_labels=[f"{ctx.episodes.name(r[1])}, t={r[2]} → {r[2] + r[3]}" for r in rows],
                          label="Examples: one click encodes a pair")
         ex.load_input_event.then(encode, [ctx.pack_state, *pair.inputs], [ctx.pair_state, strip, code, stats],
                                  api_visibility="private")
     transfer_btn.click(transfer, [ctx.pack_state, *pair.inputs, *target.inputs], [transfer_strip, transfer_stats], api_name="transfer")
-

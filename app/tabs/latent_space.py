@@ -150,5 +150,5 @@ def _point(ctx, pack, meta: dict, i: int, n_train: int):
     z, _ = ctx.features.encode(pack.encoder, ep.frames[[t, t + k]])
     u = map_latent(pack, i) if i < n_train else pack.autoencoder.encode(z[:1], z[1:])
     _, decoded = apply_latent(pack, z[:1], u)
-    picture = grid([[ep.frames[t], ep.frames[t + k], decoded[0]]], [], ["before", "after", "decoded from its latent"], tile=150)
+    picture = grid([[ep.frames[t], ep.frames[t + k], decoded[0]]], [], ["before", "after", "decoded"], tile=150)
     return picture, f"Point {desc}."

@@ -28,6 +28,7 @@ def build(ctx) -> dict:
         with gr.Column(scale=4, min_width=330):
             start = (ctx.episodes.showcase(1, *showcase_fit(info)) or [None])[0]
             picker = frame_picker(ctx.episodes, "Start frame", key="wm", default_episode=start, image_height=230)
+            ctx.on_load.append(picker.fit)
             with gr.Group():
                 sliders = action_sliders(info)
                 recorded = gr.Checkbox(value=False, label="Use the recorded actions (example episodes)",
@@ -134,9 +135,8 @@ def build(ctx) -> dict:
     if len(ctx.episodes):
         rows, labels = [], []
         for ep_id in ctx.episodes.showcase(3, *showcase_fit(info)):
-            name = ctx.episodes.label(ep_id).split(" · ")
             rows.append([EPISODE, ep_id, 0, True, 3])
-            labels.append(f"Replay {name[0]} {name[1]} for 3 chunks")
+            labels.append(f"Replay {ctx.episodes.name(ep_id)} for 3 chunks")
         ex = gr.Examples(examples=rows, inputs=[picker.source, picker.episode, picker.t, recorded, chunks], example_labels=labels,
                          label="Examples: one click replays an episode's recorded actions")
         ex.load_input_event.then(run(None), inputs, outputs, api_visibility="private")
