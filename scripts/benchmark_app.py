@@ -59,7 +59,7 @@ def untrained_pack(preset: str, path: Path) -> str:
 
 
 def a_frame(size: int):
-    """A frame from the example episodes if there are any, else a synthetic one."""
+    """(frame, description, episode id or None): from the example episodes if there are any, else synthetic."""
     import numpy as np
 
     from app.episodes import EpisodeStore
@@ -67,9 +67,9 @@ def a_frame(size: int):
     store = EpisodeStore.from_folder()
     if len(store):
         ep = next(iter(store))
-        return ep.frames[min(5, ep.num_steps)], f"example episode {ep.episode_id}"
+        return ep.frames[min(5, ep.num_steps)], f"frame 5 of example episode {ep.episode_id}", str(ep.episode_id)
     rng = np.random.default_rng(0)
-    return rng.integers(0, 255, (size, size, 3), dtype=np.uint8), "a random frame (no example episodes found)"
+    return rng.integers(0, 255, (size, size, 3), dtype=np.uint8), "a random frame (no example episodes found)", None
 
 
 def in_process(pack, frame, repeats: int, steps_list: list[int]) -> list[tuple[str, float, float]]:
@@ -131,12 +131,14 @@ def over_http(pack_path: str, frame_source, repeats: int) -> list[tuple[str, flo
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         source, episode, image = frame_source
-        args = [source, episode, 0, image, 0.5, 0, 0, 0, 0, 0, 0, 0, False, 1, pack_steps(pack_path), 1, False, 0]
+        args = [source, episode, 5 if episode else 0, image, 0.5, 0, 0, 0, 0, 0, 0, 0, False, 1, pack_steps(pack_path), 1, False, 0]
         times = timed(lambda: (client.predict(*args, api_name="/rollout"), client.predict(False, api_name="/reset")), repeats, 2)
         # subtract the reset call, timed on its own
         reset = timed(lambda: client.predict(False, api_name="/reset"), repeats, 1)
         med_reset = statistics.median(reset)
-        return [("one chunk through the app's HTTP API (`/rollout`, PNG outputs)", *stats([t - med_reset for t in times]))]
+        what = "an example-episode frame" if source == "Example episode" else "an uploaded frame"
+        return [(f"one chunk through the served app: `/rollout` via gradio_client from {what}, five PNGs and a plot back",
+                 *stats([t - med_reset for t in times]))]
     finally:
         demo.close()
 
@@ -147,9 +149,13 @@ def pack_steps(path: str) -> int:
     return PACKS.get(path).world_model.config.sample_steps
 
 
+def _ms(v: float) -> str:
+    return f"{v:.1f}" if v >= 1 else f"{v:.2f}"
+
+
 def table(rows, header: str) -> str:
     lines = [header, "", "| stage | median (ms) | p95 (ms) |", "|---|---:|---:|"]
-    lines += [f"| {name} | {med:.1f} | {p95:.1f} |" for name, med, p95 in rows]
+    lines += [f"| {name} | {_ms(med)} | {_ms(p95)} |" for name, med, p95 in rows]
     return "\n".join(lines)
 
 
@@ -178,16 +184,19 @@ def main(argv=None) -> None:
             sys.exit("No pack: pass --pack PATH, set RLA_PACK, build assets/pack, or use --untrained cpu")
         label = f"pack `{Path(path).name if Path(path).exists() else path}`"
     pack = PACKS.get(path)
-    frame, where = a_frame(pack.encoder.image_size)
+    frame, where, episode_id = a_frame(pack.encoder.image_size)
     rows = in_process(pack, frame, args.repeats, [int(s) for s in args.steps.split(",")])
     if args.http:
-        from PIL import Image
+        if episode_id is not None:
+            source = ("Example episode", episode_id, None)
+        else:
+            from gradio_client import handle_file
+            from PIL import Image
 
-        tmp = Path(tempfile.mkdtemp()) / "frame.png"
-        Image.fromarray(frame).save(tmp)
-        from gradio_client import handle_file
-
-        rows += over_http(path, ("Upload", None, handle_file(str(tmp))), max(5, args.repeats // 3))
+            tmp = Path(tempfile.mkdtemp()) / "frame.png"
+            Image.fromarray(frame).save(tmp)
+            source = ("Upload", None, handle_file(str(tmp)))
+        rows += over_http(path, source, max(5, args.repeats // 3))
     cpu = platform.processor() or platform.machine()
     header = (f"{label} · encoder `{pack.encoder.fingerprint}` · {args.repeats} repeats after 3 warm-up calls · "
               f"torch {torch.__version__}, {args.threads} thread(s) · {os.cpu_count()} CPU cores ({cpu}) · {where}")
