@@ -1,0 +1,37 @@
+import csv
+
+import pytest
+import torch
+
+from rla import RegressionWorldModel
+from tests.rla.helpers import tiny_configs, toy_batch
+from training.loop import TrainConfig, fit, lr_factor
+
+
+def _fit(out, steps):
+    torch.manual_seed(0)
+    model = RegressionWorldModel(tiny_configs()["regression"])
+    cfg = TrainConfig(max_steps=steps, max_minutes=5, batch_size=8, lr=3e-3, warmup_steps=2, log_every=1, checkpoint_every=3)
+    batch = toy_batch()
+    return model, fit(model, lambda g: batch, cfg, out, name="test")
+
+
+def test_training_resumes_from_its_checkpoint(tmp_path):
+    _, first = _fit(tmp_path, 6)
+    assert first["steps"] == 6
+    model, second = _fit(tmp_path, 10)  # same folder, bigger budget: continues at step 6
+    assert second["steps"] == 10
+    rows = list(csv.DictReader(open(tmp_path / "loss.csv")))
+    assert [int(r["step"]) for r in rows] == list(range(1, 11))  # one log, appended, no restart
+    # the resumed model is the checkpointed one trained on, not a fresh initialisation
+    fresh = RegressionWorldModel(tiny_configs()["regression"])
+    assert not torch.equal(model.out.weight, fresh.out.weight)
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+
+
+def test_lr_schedule_warms_up_then_decays():
+    cfg = TrainConfig(max_steps=100, warmup_steps=10, min_lr_ratio=0.1)
+    assert lr_factor(0, cfg, 100) == pytest.approx(0.1)
+    assert lr_factor(9, cfg, 100) == pytest.approx(1.0)
+    assert lr_factor(100, cfg, 100) == pytest.approx(0.1)
+    assert lr_factor(50, cfg, 100) > lr_factor(80, cfg, 100)
