@@ -88,7 +88,7 @@ def build_demo(pack: str | None = None, *, episodes: list | EpisodeStore | None 
     else:
         warm_up(loaded)
     # delete_cache: every hour, remove generated files (frames, GIFs) older than two hours
-    with gr.Blocks(title="RLA Explorer", delete_cache=(3600, 7200)) as demo:
+    with gr.Blocks(title="RLA Explorer", delete_cache=(3600, 7200), analytics_enabled=False) as demo:  # no calls home
         with gr.Row(elem_id="header"):
             gr.Markdown("# RLA Explorer\nResidual Latent Action world models: predict what a robot's camera will see, "
                         "in a compact latent-action space. Start in **World model**, or read **About** first.")
