@@ -129,6 +129,7 @@ def matched_steps(alpha: np.ndarray, matched: np.ndarray, horizon: int, t0: int)
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[t0, t0 + horizon], mode="lines", name="ideal: α·k", line=dict(dash="dot", color="#9aa0a6")))
     fig.add_trace(go.Scatter(x=alpha, y=matched, mode="lines+markers", name="closest real frame", line=dict(color=METHOD_COLOURS["rla"])))
-    fig.update_layout(**{**_LAYOUT, "height": 280}, xaxis=dict(title="α (0 = noise or first latent, 1 = latent action)"),
+    fig.update_layout(**{**_LAYOUT, "height": 280, "legend": dict(x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.8)")},
+                      xaxis=dict(title="α (0 = noise or A, 1 = the latent action or B)"),
                       yaxis=dict(title="matched time step"))
     return fig
