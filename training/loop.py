@@ -63,6 +63,7 @@ def fit(model: torch.nn.Module, sample_batch: Callable[[torch.Generator], dict],
     step, elapsed, total = 0, 0.0, cfg.max_steps
     if state_file.exists():
         accelerator.load_state(str(ckpt))
+        _check_optimizer_state(opt, ckpt)
         state = json.loads(state_file.read_text())
         step, elapsed, total = state["step"], state["elapsed"], state["total"]
         if step >= total and cfg.max_steps > step:  # extending a finished run: warm restart of the cosine
@@ -109,6 +110,18 @@ def fit(model: torch.nn.Module, sample_batch: Callable[[torch.Generator], dict],
     _checkpoint(accelerator, ckpt, state_file, step, minutes * 60, total)
     model.eval()
     return {"steps": step, "minutes": round(minutes, 2), "final_loss": smooth, "config": asdict(cfg)}
+
+
+def _check_optimizer_state(opt: torch.optim.Optimizer, ckpt: Path) -> None:
+    """Optimizer state is stored by parameter position, not name: a checkpoint saved by other
+    code (parameters added, removed or registered in another order) must not be resumed."""
+    for group in opt.param_groups:
+        for p in group["params"]:
+            state = opt.state.get(p, {})
+            for key in ("exp_avg", "exp_avg_sq"):
+                if key in state and state[key].shape != p.shape:
+                    raise SystemExit(f"{ckpt} was saved by a different version of the model (optimizer state {tuple(state[key].shape)} "
+                                     f"for a parameter of shape {tuple(p.shape)}): delete {ckpt} to train from scratch")
 
 
 def _checkpoint(accelerator, ckpt: Path, state_file: Path, step: int, elapsed: float, total: int) -> None:

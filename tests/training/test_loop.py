@@ -35,3 +35,27 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_factor(9, cfg, 100) == pytest.approx(1.0)
     assert lr_factor(100, cfg, 100) == pytest.approx(0.1)
     assert lr_factor(50, cfg, 100) > lr_factor(80, cfg, 100)
+
+
+class _AB(torch.nn.Module):
+    """Two layers; ``reverse`` registers the same names in the other order (as after a refactor)."""
+
+    def __init__(self, reverse: bool):
+        super().__init__()
+        if reverse:
+            self.b, self.a = torch.nn.Linear(8, 2), torch.nn.Linear(4, 8)
+        else:
+            self.a, self.b = torch.nn.Linear(4, 8), torch.nn.Linear(8, 2)
+
+    def forward(self, batch):
+        return self.b(self.a(batch["x"])).square().mean(), {}
+
+
+def test_resuming_a_checkpoint_saved_by_other_code_is_refused(tmp_path):
+    cfg = TrainConfig(max_steps=3, max_minutes=5, batch_size=8, warmup_steps=1, checkpoint_every=3)
+    batch = {"x": torch.randn(8, 4)}
+    fit(_AB(reverse=False), lambda g: batch, cfg, tmp_path, name="test")
+    longer = TrainConfig(max_steps=6, max_minutes=5, batch_size=8, warmup_steps=1, checkpoint_every=3)
+    with pytest.raises(SystemExit, match="different version of the model"):
+        fit(_AB(reverse=True), lambda g: batch, longer, tmp_path, name="test")
+    assert fit(_AB(reverse=False), lambda g: batch, longer, tmp_path, name="test")["steps"] == 6  # same code resumes
