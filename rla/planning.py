@@ -4,7 +4,7 @@ Given start tokens ``z_start`` and goal tokens ``z_goal`` (both ``(1, N, D)``), 
 ``candidates`` action sequences of ``horizon`` chunks from a Gaussian, imagines each one with the
 world model (all candidates in one batched ``predict`` call per chunk), scores the predicted final
 frame by its token distance to the goal, and refits the Gaussian to the ``elites`` best; after
-``iterations`` rounds the best sequence found is the plan::
+``iterations`` rounds the final mean (or the best sequence seen) is the plan::
 
     planner = CEMPlanner.for_pack(pack, "rla", PlannerConfig(candidates=64, iterations=4))
     result = planner.plan(z_start, z_goal)                       # PlanResult: actions (H, K, A), …
@@ -47,6 +47,8 @@ class PlannerConfig:
     change_threshold: float = 0.05  # a token "differs" when its mean absolute change exceeds this
     action_low: float = -1.0  # actions are clipped to [action_low, action_high] (the pack's bounds)
     action_high: float = 1.0
+    select: str = "mean"  # the plan: "mean" = the final sampling mean (as DINO-WM; robust to a stochastic model's lucky
+    #                        samples), imagined once more; "best" = the lowest-cost candidate seen
     seed: int = 0  # seed of the generator used when plan()/control() get none
 
     def __post_init__(self):
@@ -62,6 +64,8 @@ class PlannerConfig:
             raise ValueError(f"PlannerConfig.init_std must be > 0 and min_std >= 0, got {self.init_std}, {self.min_std}")
         if not 0 <= self.momentum < 1:
             raise ValueError(f"PlannerConfig.momentum must be in [0, 1), got {self.momentum}")
+        if self.select not in ("mean", "best"):
+            raise ValueError(f"PlannerConfig.select must be 'mean' or 'best', got {self.select!r}")
         if self.foreground_weight < 0:
             raise ValueError(f"PlannerConfig.foreground_weight must be >= 0, got {self.foreground_weight}")
 
@@ -70,7 +74,7 @@ class PlannerConfig:
 class PlanResult:
     """One CEM plan. ``H`` chunks of ``K`` actions of ``A`` dims; ``I`` iterations; ``E`` elites."""
 
-    actions: torch.Tensor  # (H, K, A) the best action sequence found (lowest cost over all iterations)
+    actions: torch.Tensor  # (H, K, A) the plan (config.select: the final mean, or the best candidate seen)
     cost: float  # its cost
     tokens: torch.Tensor  # (H, N, D) what the world model imagined for it, at each chunk end
     best_costs: list  # (I,) lowest candidate cost in each iteration
@@ -78,7 +82,7 @@ class PlanResult:
     mean_costs: list  # (I,) mean cost of all candidates of each iteration
     elites: torch.Tensor  # (E, H, K, A) the last iteration's elites, best first
     mean: torch.Tensor  # (H, K, A) the final sampling mean (MPC warm-starts from it)
-    predict_calls: int  # world-model predict calls (iterations × horizon)
+    predict_calls: int  # world-model predict calls: iterations × horizon batched ones (+ horizon for select="mean")
     seconds: float  # wall time
     cpu_seconds: float  # process CPU time
 
@@ -211,7 +215,7 @@ class CEMPlanner:
             best_costs.append(float(cost[order[0]]))
             elite_costs.append(float(cost[order[:E]].mean()))
             mean_costs.append(float(cost.mean()))
-            if best_costs[-1] < best_cost:
+            if cfg.select == "best" and best_costs[-1] < best_cost:
                 i = int(order[0])
                 best_cost, best_actions = best_costs[-1], actions[i].clone()
                 best_tokens = torch.stack([t[i] for t in traj])  # (H, N, D)
@@ -220,6 +224,13 @@ class CEMPlanner:
             std = (cfg.momentum * std + (1 - cfg.momentum) * new_std).clamp_min(cfg.min_std * half)
             if callback is not None:
                 callback(it + 1, cfg.iterations)
+        if cfg.select == "mean":  # imagine the final mean once (batch of one)
+            best_actions, z, traj = self._expand(mean).clamp(lo, hi), z_start, []
+            for h in range(H):
+                z = self.world_model.predict(z, best_actions[None, h], steps=cfg.steps, generator=g)
+                traj.append(z[0])
+                calls += 1
+            best_cost, best_tokens = float(token_cost(z, z_goal, weights)[0]), torch.stack(traj)
         return PlanResult(
             actions=best_actions, cost=best_cost, tokens=best_tokens, best_costs=best_costs, elite_costs=elite_costs,
             mean_costs=mean_costs, elites=self._expand(elite).clone(), mean=self._expand(mean).clone(), predict_calls=calls,

@@ -55,6 +55,8 @@ def test_config_is_validated():
         PlannerConfig(iterations=0)
     with pytest.raises(ValueError, match="action_low"):
         PlannerConfig(action_low=1.0, action_high=-1.0)
+    with pytest.raises(ValueError, match="select"):
+        PlannerConfig(select="median")
     assert (PlannerConfig().candidates, PlannerConfig().iterations, PlannerConfig().horizon, PlannerConfig().steps) == (64, 4, 2, 3)
 
 
@@ -62,15 +64,20 @@ def test_one_batched_predict_call_per_chunk_per_iteration():
     model, z_start, z_goal = toy_problem(horizon=3)
     cfg = PlannerConfig(candidates=32, iterations=5, horizon=3, elites=4)
     result = CEMPlanner(model, cfg, action_dim=A, chunk=K).plan(z_start, z_goal)
-    assert model.calls == result.predict_calls == 5 * 3
-    assert model.batch_sizes == [32] * 15
+    assert model.calls == result.predict_calls == 5 * 3 + 3  # + imagining the final mean once
+    assert model.batch_sizes == [32] * 15 + [1] * 3
+    model.calls, model.batch_sizes = 0, []
+    best = CEMPlanner(model, PlannerConfig(candidates=32, iterations=5, horizon=3, elites=4, select="best"),
+                      action_dim=A, chunk=K).plan(z_start, z_goal)
+    assert model.calls == best.predict_calls == 5 * 3 and model.batch_sizes == [32] * 15
     assert result.actions.shape == (3, K, A) and result.tokens.shape == (3, N, D)
     assert result.elites.shape == (4, 3, K, A) and len(result.best_costs) == len(result.elite_costs) == 5
 
 
-def test_cem_finds_a_much_better_plan_than_random():
+@pytest.mark.parametrize("select", ["mean", "best"])
+def test_cem_finds_a_much_better_plan_than_random(select):
     model, z_start, z_goal = toy_problem(horizon=2)
-    cfg = PlannerConfig(candidates=64, iterations=6, horizon=2, elites=8)
+    cfg = PlannerConfig(candidates=64, iterations=6, horizon=2, elites=8, select=select)
     result = CEMPlanner(model, cfg, action_dim=A, chunk=K).plan(z_start, z_goal)
     rand = random_actions(256, K, A, generator=torch.Generator().manual_seed(3)).reshape(128, 2, K, A)
     z = model.predict(model.predict(z_start.expand(128, N, D), rand[:, 0]), rand[:, 1])
