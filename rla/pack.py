@@ -46,6 +46,9 @@ class PackInfo:
     chunk: int = 10  # default actions per predicted chunk
     tasks: list = field(default_factory=list)
     description: str = ""
+    splits: dict = field(default_factory=dict)  # rla.data.Splits.to_dict(): train/val/test episode ids + recordings
+    preset: dict = field(default_factory=dict)  # the pipeline preset it was built with (models + budgets)
+    manifest: dict = field(default_factory=dict)  # what each model was trained on: steps, CPU-seconds, seed, sha256
 
     def __post_init__(self):
         if isinstance(self.encoder, dict):
@@ -74,6 +77,13 @@ class ModelPack:
                             f"the encoder makes {encoder.num_tokens}x{encoder.dim}")
         if not encoder.invertible and rgb_decoder is None:
             raise PackError(f"encoder {encoder.fingerprint} is not invertible and the pack has no rgb_decoder")
+
+    @property
+    def splits(self):
+        """The recorded :class:`rla.data.Splits`, or ``None`` for packs built before splits were recorded."""
+        from rla.data.splits import Splits
+
+        return Splits(**self.info.splits) if self.info.splits else None
 
     def world_models(self) -> dict:
         """Every world model of the pack by name: ``rla`` first, then the baselines."""
@@ -123,8 +133,19 @@ class ModelPack:
         except CheckpointError as err:
             raise PackError(f"pack {path_or_repo}: {err}") from err
         encoder = build_encoder(info.encoder, weights=encoder_weights)
-        latent_map = LatentMap.load(root / "latent_map.npz") if (root / "latent_map.npz").exists() else None
-        results = json.loads((root / "results.json").read_text()) if (root / "results.json").exists() else {}
+        latent_map, results = None, {}
+        try:
+            if (root / "latent_map.npz").exists():
+                latent_map = LatentMap.load(root / "latent_map.npz")
+        except Exception as err:  # zip/npz errors come in many types
+            raise PackError(f"{root / 'latent_map.npz'} is corrupt or truncated ({type(err).__name__}: {err}); "
+                            "rebuild it with training.pipeline or delete it to load the pack without a map") from err
+        try:
+            if (root / "results.json").exists():
+                results = json.loads((root / "results.json").read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise PackError(f"{root / 'results.json'} is corrupt or truncated ({err}); rerun training.evaluate "
+                            "or delete it to load the pack without stored results") from err
         return cls(info, encoder, autoencoder, dynamics, baselines, rgb_decoder, latent_map, results)
 
 

@@ -24,7 +24,10 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image-size", type=int, default=128)
     parser.add_argument("--patch-size", type=int, default=16, help="pixel_patch only")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache folder")
-    parser.add_argument("--val-fraction", type=float, default=0.1, help="episodes held out (never trained on)")
+    parser.add_argument("--splits", type=Path, default=None,
+                        help="splits.json (rla.data.Splits, written by training.pipeline): train on 'train', report on 'val'")
+    parser.add_argument("--val-fraction", type=float, default=0.1,
+                        help="without --splits: episodes held out per task by hash (ad-hoc runs only)")
     parser.add_argument("--minutes", type=float, default=None, help="wall-clock training budget")
     parser.add_argument("--steps", type=int, default=None, help="maximum optimizer steps")
     parser.add_argument("--batch-size", type=int, default=None)
@@ -64,8 +67,12 @@ class TokenData:
 
 
 def load_splits(args, encoder: FeatureEncoder | None = None) -> tuple[FeatureEncoder, TokenData, TokenData]:
-    """Encoder plus train and held-out token data (split by episode, fixed seed)."""
-    from rla.data import FeatureCache, load_episodes, split_episodes
+    """Encoder plus train and validation token data.
+
+    With ``--splits`` the recorded split decides (test episodes are never loaded for training);
+    without it, ``--val-fraction`` of each task's episodes (by hash) is held out.
+    """
+    from rla.data import FeatureCache, Splits, load_episodes, split_episodes
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -74,7 +81,11 @@ def load_splits(args, encoder: FeatureEncoder | None = None) -> tuple[FeatureEnc
     if args.tasks:
         episodes = [ep for ep in episodes if ep.task in set(args.tasks)]
     check_one_action_space(episodes)
-    train, val = split_episodes(episodes, val_fraction=args.val_fraction, seed=0)
+    if args.splits:
+        splits = Splits.load(args.splits)
+        train, val = splits.select(episodes, "train", tasks=args.tasks), splits.select(episodes, "val", tasks=args.tasks)
+    else:
+        train, val = split_episodes(episodes, val_fraction=args.val_fraction, seed=0)
     train = [ep for ep in train if ep.task not in set(args.exclude_task)]
     if not train:
         raise SystemExit(f"no training episodes left after excluding {args.exclude_task}")

@@ -27,6 +27,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rla.data import load_episodes
+from rla.data.splits import Splits, check_seeds, seed_range
+
 
 @dataclass
 class PipelinePreset:
@@ -36,6 +39,8 @@ class PipelinePreset:
     noisy_episodes: int = 15  # expert + action-noise episodes per task (mostly failures)
     noise: float = 0.5
     play_episodes: int = 40  # task-agnostic play episodes
+    val_episodes: int = 10  # fresh expert episodes per task for every choice (gate, ablations)
+    test_episodes: int = 20  # fresh expert episodes per task for the reported evaluation
     image_size: int = 128
     patch_size: int = 16
     ae_steps: int = 2000  # autoencoder optimizer steps
@@ -50,7 +55,7 @@ class PipelinePreset:
 PRESETS = {
     "cpu": PipelinePreset(),
     # seconds-scale, for tests and smoke runs
-    "tiny": PipelinePreset(model="tiny", tasks=["PushCube"], clean_episodes=2, noisy_episodes=1, play_episodes=1,
+    "tiny": PipelinePreset(model="tiny", tasks=["PushCube"], clean_episodes=2, noisy_episodes=1, play_episodes=1, val_episodes=1, test_episodes=1,
                            image_size=64, ae_steps=20, wm_steps=20, batch_size=8, minutes_cap=2, latent_map_points=60, holdout_task=None),
 }
 
@@ -67,17 +72,52 @@ def wait(*procs: subprocess.Popen) -> None:
             raise SystemExit(f"stage failed ({p.args[2]}), exit {p.returncode}: see its log")
 
 
-def collect(preset: PipelinePreset, data: Path, work: Path) -> None:
-    jobs = []
+@dataclass
+class Recording:
+    """One ``training.collect`` call of the pipeline and the split its episodes belong to."""
+
+    split: str  # train, val or test
+    task: str
+    name: str  # file stem under DATA/<task>/
+    episodes: int
+    noise: float
+    purpose: str  # key of rla.data.splits.SEED_RANGES the seeds come from
+
+    @property
+    def seed(self) -> int:
+        return seed_range(self.purpose)[0]
+
+
+def recordings(preset: PipelinePreset) -> list[Recording]:
+    """Every recording of the pipeline; validation and test are fresh expert episodes from their
+    own reserved seed ranges (never a fraction of the training recordings)."""
+    out = []
     for task in preset.tasks:
-        jobs += [(task, "clean", preset.clean_episodes, 0.0, 0), (task, "noisy", preset.noisy_episodes, preset.noise, 1000)]
-    jobs.append(("play", "play", preset.play_episodes, 0.0, 0))
-    for task, name, n, noise, seed in jobs:
-        if n == 0 or (data / task / f"{name}.h5").exists():
+        out += [Recording("train", task, "clean", preset.clean_episodes, 0.0, "wm_train_clean"),
+                Recording("train", task, "noisy", preset.noisy_episodes, preset.noise, "wm_train_noisy"),
+                Recording("val", task, "val", preset.val_episodes, 0.0, "wm_val"),
+                Recording("test", task, "test", preset.test_episodes, 0.0, "wm_test")]
+    out.append(Recording("train", "play", "play", preset.play_episodes, 0.0, "wm_train_play"))
+    return [r for r in out if r.episodes > 0]
+
+
+def collect(preset: PipelinePreset, data: Path, work: Path) -> None:
+    for r in recordings(preset):
+        check_seeds(r.purpose, r.seed, r.episodes)
+        if (data / r.task / f"{r.name}.h5").exists():
             continue
-        cmd = [sys.executable, "-m", "training.collect", "--task", task, "--episodes", str(n), "--out", str(data / task),
-               "--name", name, "--noise", str(noise), "--seed", str(seed), "--size", str(preset.image_size), "--no-progress"]
-        wait(run(cmd, work / "logs" / f"collect_{task}_{name}.log"))
+        cmd = [sys.executable, "-m", "training.collect", "--task", r.task, "--episodes", str(r.episodes), "--out", str(data / r.task),
+               "--name", r.name, "--noise", str(r.noise), "--seed", str(r.seed), "--size", str(preset.image_size), "--no-progress"]
+        wait(run(cmd, work / "logs" / f"collect_{r.task}_{r.name}.log"))
+
+
+def load_splits(preset: PipelinePreset, data: Path) -> Splits:
+    """The recorded splits: episode ids of each split, and the recordings they came from."""
+    groups: dict[str, list] = {"train": [], "val": [], "test": []}
+    for r in recordings(preset):
+        groups[r.split] += load_episodes(data / r.task / f"{r.name}.h5")
+    table = [dict(asdict(r), file=f"{r.task}/{r.name}.h5", seeds=[r.seed, r.seed + r.episodes - 1]) for r in recordings(preset)]
+    return Splits.from_roles(groups, recordings=table)
 
 
 def train_cmd(module: str, preset: PipelinePreset, data: Path, out: Path, steps: int, *extra: str) -> list[str]:
@@ -189,6 +229,7 @@ def main(argv=None) -> None:
     parser.add_argument("--work", type=Path, default=Path("runs/pipeline"), help="training runs and logs")
     parser.add_argument("--results", type=Path, default=Path("docs/results.md"), help="markdown results table")
     parser.add_argument("--holdout-task", default=None, help="task left out of the extra autoencoder ('none' skips it)")
+    parser.add_argument("--until", choices=("collect", "train", "all"), default="all", help="stop after this stage")
     args = parser.parse_args(argv)
     preset, start = PRESETS[args.preset], time.time()
     if args.holdout_task is not None:
@@ -196,6 +237,8 @@ def main(argv=None) -> None:
     torch.set_num_threads(2)
     collect(preset, args.data, args.work)
     print(f"[pipeline] data ready after {(time.time() - start) / 60:.1f} min", flush=True)
+    if args.until == "collect":
+        return
     train_all(preset, args.data, args.work)
     print(f"[pipeline] models trained after {(time.time() - start) / 60:.1f} min", flush=True)
     assemble(preset, args.data, args.work, args.out)

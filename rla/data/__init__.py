@@ -12,10 +12,11 @@ Recording lives in ``training/collect.py``; the task list and cameras in :mod:`r
 from rla.data.cache import FeatureCache, frames_digest
 from rla.data.dataset import ChunkEvalSet, PairDataset, split_episodes
 from rla.data.episodes import DatasetError, Episode, find_h5_files, load_episodes, load_file
+from rla.data.splits import SEED_RANGES, Splits, check_seeds
 from rla.data.tasks import TASKS, CameraSpec, TaskSpec, get_task, make_env, segmentation_classes
 
 __all__ = [
-    "CameraSpec", "ChunkEvalSet", "DatasetError", "Episode", "FeatureCache", "PairDataset", "TASKS", "TaskSpec",
+    "CameraSpec", "ChunkEvalSet", "DatasetError", "SEED_RANGES", "Splits", "check_seeds", "Episode", "FeatureCache", "PairDataset", "TASKS", "TaskSpec",
     "find_h5_files", "frames_digest", "get_task", "load_episodes", "load_file", "make_env", "segmentation_classes",
     "split_episodes",
 ]

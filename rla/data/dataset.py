@@ -155,9 +155,11 @@ class ChunkEvalSet(Dataset):
     """Fixed-chunk evaluation: a start frame, ``num_chunks`` chunks of ``chunk`` actions, and the
     real frames at each chunk end (the paper's ManiSkill protocol is 3 × 10 = 30 steps).
 
-    ``start``: an int start frame for every episode, or ``"random"`` for a start drawn
-    uniformly per episode from a generator seeded by ``(seed, episode_id)`` (reproducible,
-    independent of episode order). Episodes shorter than ``start + num_chunks * chunk`` raise.
+    ``start``: an int start frame for every episode; ``"random"`` for one start per episode drawn
+    from a generator seeded by ``(seed, episode_id)`` (reproducible, independent of episode
+    order); or ``"all"`` for every window starting at ``0, stride, 2·stride, …`` that fits (the
+    evaluation protocol: many windows per episode, grouped by episode for the bootstrap).
+    Episodes shorter than ``start + num_chunks * chunk`` raise.
 
     Item dict: ``frame_0`` (H, W, 3) uint8, ``actions`` (n, k, A) float32, ``frames``
     (n, H, W, 3) uint8 at ``t0 + k, t0 + 2k, …``, ``foreground`` (n, H, W) bool or None,
@@ -165,31 +167,38 @@ class ChunkEvalSet(Dataset):
     """
 
     def __init__(self, episodes: Sequence[Episode], num_chunks: int = 3, chunk: int = 10,
-                 start: int | str = 0, seed: int = 0):
-        if num_chunks < 1 or chunk < 1:
-            raise ValueError(f"num_chunks and chunk must be >= 1, got {num_chunks}, {chunk}")
-        if not (start == "random" or (isinstance(start, int) and start >= 0)):
-            raise ValueError(f"start must be a frame index >= 0 or 'random', got {start!r}")
+                 start: int | str = 0, seed: int = 0, stride: int = 10):
+        if num_chunks < 1 or chunk < 1 or stride < 1:
+            raise ValueError(f"num_chunks, chunk and stride must be >= 1, got {num_chunks}, {chunk}, {stride}")
+        if not (start in ("random", "all") or (isinstance(start, int) and start >= 0)):
+            raise ValueError(f"start must be a frame index >= 0, 'random' or 'all', got {start!r}")
         horizon = num_chunks * chunk
         self.episodes = list(episodes)
         self.num_chunks, self.chunk = num_chunks, chunk
-        self.starts = []
-        for e in self.episodes:
-            first = 0 if start == "random" else start
+        self.windows: list[tuple[int, int]] = []  # (episode index, t0)
+        for i, e in enumerate(self.episodes):
+            first = start if isinstance(start, int) else 0
             if e.num_steps < first + horizon:
                 raise DatasetError(f"{e.source or e.episode_id}: episode {e.episode_id} has {e.num_steps} steps; "
                                    f"evaluation from t0={first} needs {first + horizon} ({num_chunks} x {chunk})")
             if start == "random":
                 h = int(hashlib.sha256(f"{seed}:{e.episode_id}".encode()).hexdigest()[:8], 16)
-                self.starts.append(int(np.random.default_rng(h).integers(0, e.num_steps - horizon + 1)))
+                self.windows.append((i, int(np.random.default_rng(h).integers(0, e.num_steps - horizon + 1))))
+            elif start == "all":
+                self.windows += [(i, t0) for t0 in range(0, e.num_steps - horizon + 1, stride)]
             else:
-                self.starts.append(start)
+                self.windows.append((i, start))
+
+    @property
+    def starts(self) -> list[int]:
+        return [t0 for _, t0 in self.windows]
 
     def __len__(self) -> int:
-        return len(self.episodes)
+        return len(self.windows)
 
     def __getitem__(self, i: int) -> dict:
-        e, t0 = self.episodes[i], self.starts[i]
+        ei, t0 = self.windows[i]
+        e = self.episodes[ei]
         n, k = self.num_chunks, self.chunk
         ends = [t0 + k * (j + 1) for j in range(n)]
         return dict(

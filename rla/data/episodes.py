@@ -42,6 +42,7 @@ class Episode:
     episode_id: str  # f"{file_stem}/traj_{i}" (prefixed "{task}/" unless the stem starts with the task)
     control_mode: str  # ManiSkill controller the actions are for, e.g. "pd_ee_delta_pos"
     source: str = ""  # the h5 file it came from
+    seed: int | None = None  # the env reset seed it was recorded from (None if not recorded)
 
     def __post_init__(self):
         T = len(self.actions)
@@ -188,4 +189,5 @@ def _read_traj(path: Path, g, key: str, info: dict, task: str, fg_ids: np.ndarra
     return Episode(
         frames=frames, actions=actions, qpos=qpos, success=success, foreground=foreground, task=task,
         episode_id=episode_id(path, key, task), control_mode=str(info.get("control_mode", "unknown")), source=str(path),
+        seed=int(info["episode_seed"]) if info.get("episode_seed") is not None else None,
     )
