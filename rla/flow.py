@@ -41,6 +41,17 @@ class AffinePath:
         x_t = (1 - tb) * x_0 + (self.sigma_min + (1 - self.sigma_min) * tb) * eps
         return PathSample(x_t=x_t, t=t, velocity=(1 - self.sigma_min) * eps - x_0, noise=eps)
 
+    def velocity_from_data(self, x_t: torch.Tensor, t: torch.Tensor, x_0: torch.Tensor) -> torch.Tensor:
+        """The path's velocity at ``x_t`` if its data point were ``x_0`` (for data-predicting models).
+
+        ``ε = (x_t − (1 − t)·x_0) / (σ_min + (1 − σ_min)·t)`` and ``v = (1 − σ_min)·ε − x_0``. It
+        contains ``x_t`` itself, so an Euler step can remove every dimension of the noise: the last
+        step to t = 0 lands exactly on ``x_0``. Undefined at t = 0, which the sampler never queries.
+        """
+        tb = t.view(-1, *([1] * (x_t.ndim - 1)))
+        eps = (x_t - (1 - tb) * x_0) / (self.sigma_min + (1 - self.sigma_min) * tb)
+        return (1 - self.sigma_min) * eps - x_0
+
 
 def logit_normal_times(n: int, mean: float = 0.0, std: float = 1.0, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     """``n`` flow times in (0, 1) with ``logit(t) ~ N(mean, std)``."""

@@ -26,11 +26,16 @@ class WorldModelMixin:
         return out.view(num_samples, b, *out.shape[1:])
 
     @torch.no_grad()
-    def rollout(self, z_0: torch.Tensor, action_chunks: torch.Tensor, *, steps: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Chain predictions: ``z_0 (B, N, D)``, chunks ``(B, C, K, A)`` → tokens at each chunk end ``(B, C, N, D)``."""
+    def rollout(self, z_0: torch.Tensor, action_chunks: torch.Tensor, *, steps: int | None = None, generator: torch.Generator | None = None,
+                temperature: float = 1.0) -> torch.Tensor:
+        """Chain predictions: ``z_0 (B, N, D)``, chunks ``(B, C, K, A)`` → tokens at each chunk end ``(B, C, N, D)``.
+
+        ``temperature`` scales the starting noise of stochastic models (0 = integrate from zero noise).
+        """
         assert action_chunks.ndim == 4, f"action_chunks must be (B, C, K, A), got {tuple(action_chunks.shape)}"
+        kwargs = {"temperature": temperature} if self.stochastic else {}
         z, out = z_0, []
         for c in range(action_chunks.shape[1]):
-            z = self.predict(z, action_chunks[:, c], steps=steps, generator=generator)
+            z = self.predict(z, action_chunks[:, c], steps=steps, generator=generator, **kwargs)
             out.append(z)
         return torch.stack(out, dim=1)

@@ -4,6 +4,13 @@ The same condition stage as the RLA world model; the flow stage runs over all ``
 tokens (flow time through adaLN, cross-attention to the condition tokens) instead of the ``Q``
 compact latent tokens. Tokens are standardised per channel with training-data statistics.
 Same time convention and sampler as :mod:`rla.flow`.
+
+The head predicts the clean future tokens as a residual on the standardised ``z_t``
+(``prediction="data"``), trained with the same change-weighted token loss as the regression
+baseline, and the velocity is derived from it (:mod:`rla.flow_stage`). The first version
+predicted the velocity through a ``Linear(width → D)`` head: with width < D most of the starting
+noise could never be removed, and its samples kept ~83 % of the noise energy (``"velocity"``
+still loads such checkpoints).
 """
 # No `from __future__ import annotations`: the Hub mixin reads the `config` annotation.
 from dataclasses import dataclass
@@ -13,7 +20,7 @@ from torch import nn
 
 from rla.flow_stage import FlowStageMixin
 from rla.hub import HubModule
-from rla.layers import sincos_positions
+from rla.layers import change_weights, sincos_positions
 from rla.rollout import WorldModelMixin
 
 
@@ -31,8 +38,13 @@ class TokenFlowConfig:
     sample_steps: int = 10
     time_mean: float = 0.0
     time_std: float = 1.0
+    prediction: str = "data"  # "data" (clean tokens, full rank) or "velocity" (the rank-limited first version)
+    change_boost: float = 10.0  # extra loss weight on changing tokens ("data" only), as the regression baseline
+    change_threshold: float = 0.05
 
     def __post_init__(self):
+        if self.prediction not in ("data", "velocity"):
+            raise ValueError(f"TokenFlowConfig.prediction must be 'data' or 'velocity', got {self.prediction!r}")
         for name in ("num_tokens", "token_dim", "action_dim", "width", "condition_depth", "flow_depth", "sample_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TokenFlowConfig.{name} must be >= 1, got {getattr(self, name)}")
@@ -48,7 +60,7 @@ class TokenFlowWorldModel(HubModule, FlowStageMixin, WorldModelMixin):
         super().__init__()
         self.config = c = config
         self.build_flow_stage(c.num_tokens, c.token_dim, c.action_dim, c.width, c.heads, c.mlp_ratio,
-                              c.condition_depth, c.flow_depth, out_dim=c.token_dim, sigma_min=c.sigma_min)
+                              c.condition_depth, c.flow_depth, out_dim=c.token_dim, sigma_min=c.sigma_min, prediction=c.prediction)
         self.register_buffer("pos", sincos_positions(c.num_tokens, c.width), persistent=False)
         self.tokens_in = nn.Linear(c.token_dim, c.width)
         self.register_buffer("z_mean", torch.zeros(c.token_dim))
@@ -64,10 +76,16 @@ class TokenFlowWorldModel(HubModule, FlowStageMixin, WorldModelMixin):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.tokens_in(x) + self.pos
 
+    def data_base(self, z_t: torch.Tensor) -> torch.Tensor:
+        return (z_t - self.z_mean) / self.z_std
+
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        return self.flow_loss((batch["z_k"] - self.z_mean) / self.z_std, batch["z_t"], batch["actions"])
+        c, z_t, z_k = self.config, batch["z_t"], batch["z_k"]
+        weights = change_weights(z_t, z_k, c.change_boost, c.change_threshold) if c.prediction == "data" and c.change_boost else None
+        return self.flow_loss((z_k - self.z_mean) / self.z_std, z_t, batch["actions"], weights)
 
     @torch.no_grad()
-    def predict(self, z_t: torch.Tensor, a: torch.Tensor, *, steps: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        noise = torch.randn(z_t.shape, generator=generator).to(z_t.device)
+    def predict(self, z_t: torch.Tensor, a: torch.Tensor, *, steps: int | None = None, generator: torch.Generator | None = None,
+                temperature: float = 1.0) -> torch.Tensor:
+        noise = temperature * torch.randn(z_t.shape, generator=generator).to(z_t.device)
         return self.integrate(z_t, a, noise, steps) * self.z_std + self.z_mean
