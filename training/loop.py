@@ -30,10 +30,13 @@ class TrainConfig:
     log_every: int = 25
     checkpoint_every: int = 500  # steps between resumable checkpoints
     seed: int = 0
+    ema_decay: float = 0.0  # exponential moving average of the weights (0 = off); the EMA weights are the result
 
     def __post_init__(self):
         if self.max_steps < 1 or self.max_minutes <= 0 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"invalid TrainConfig: {self}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"TrainConfig.ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 def lr_factor(step: int, cfg: TrainConfig, total: int) -> float:
@@ -60,16 +63,24 @@ def fit(model: torch.nn.Module, sample_batch: Callable[[torch.Generator], dict],
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
     model, opt = accelerator.prepare(model, opt)
     ckpt, state_file = out / "checkpoint", out / "checkpoint" / "progress.json"
-    step, elapsed, total = 0, 0.0, cfg.max_steps
+    step, elapsed, total, cpu_used = 0, 0.0, cfg.max_steps, 0.0
+    params = [p for p in accelerator.unwrap_model(model).parameters() if p.requires_grad]
+    ema = EMA(params, cfg.ema_decay) if cfg.ema_decay else None
     if state_file.exists():
         accelerator.load_state(str(ckpt))
         _check_optimizer_state(opt, ckpt)
         state = json.loads(state_file.read_text())
-        step, elapsed, total = state["step"], state["elapsed"], state["total"]
+        step, elapsed, total, cpu_used = state["step"], state["elapsed"], state["total"], state.get("cpu_seconds", 0.0)
+        if ema is not None:
+            ema.load(ckpt / "ema.safetensors")
         if step >= total and cfg.max_steps > step:  # extending a finished run: warm restart of the cosine
             total = cfg.max_steps
         accelerator.print(f"[{name}] resumed at step {step} ({elapsed / 60:.1f} min)")
-    gen = torch.Generator().manual_seed(cfg.seed + step)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    if step and (ckpt / "generator.safetensors").exists():  # continue the batch stream exactly where it stopped
+        from safetensors.torch import load_file
+
+        gen.set_state(load_file(str(ckpt / "generator.safetensors"))["state"])
     log_path = out / "loss.csv"
     new_log = not log_path.exists() or step == 0
     log_file = open(log_path, "w" if new_log else "a", newline="")
@@ -78,6 +89,7 @@ def fit(model: torch.nn.Module, sample_batch: Callable[[torch.Generator], dict],
         writer.writerow(["step", "minutes", "lr", "loss", "logs"])
     bar = tqdm(total=cfg.max_steps, initial=step, desc=name, disable=not accelerator.is_main_process, mininterval=5)
     start, smooth = time.perf_counter() - elapsed, None
+    cpu_start = time.process_time() - cpu_used
     model.train()
     while step < cfg.max_steps:
         elapsed = time.perf_counter() - start
@@ -95,6 +107,8 @@ def fit(model: torch.nn.Module, sample_batch: Callable[[torch.Generator], dict],
         if cfg.grad_clip:
             accelerator.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
+        if ema is not None:
+            ema.update(step)
         step += 1
         smooth = loss.item() if smooth is None else 0.98 * smooth + 0.02 * loss.item()
         if step % cfg.log_every == 0:
@@ -103,13 +117,51 @@ def fit(model: torch.nn.Module, sample_batch: Callable[[torch.Generator], dict],
             bar.set_postfix(loss=f"{smooth:.4f}")
         bar.update(1)
         if step % cfg.checkpoint_every == 0:
-            _checkpoint(accelerator, ckpt, state_file, step, time.perf_counter() - start, total)
+            _checkpoint(accelerator, ckpt, state_file, step, time.perf_counter() - start, total, time.process_time() - cpu_start, ema, gen)
     bar.close()
     log_file.close()
-    minutes = (time.perf_counter() - start) / 60
-    _checkpoint(accelerator, ckpt, state_file, step, minutes * 60, total)
+    minutes, cpu_seconds = (time.perf_counter() - start) / 60, time.process_time() - cpu_start
+    _checkpoint(accelerator, ckpt, state_file, step, minutes * 60, total, cpu_seconds, ema, gen)
+    if ema is not None:
+        ema.copy_to(params)  # the result is the averaged model; the checkpoint keeps the raw one for resuming
     model.eval()
-    return {"steps": step, "minutes": round(minutes, 2), "final_loss": smooth, "config": asdict(cfg)}
+    return {"steps": step, "minutes": round(minutes, 2), "cpu_seconds": round(cpu_seconds, 1), "final_loss": smooth,
+            "threads": torch.get_num_threads(), "config": asdict(cfg)}
+
+
+class EMA:
+    """Exponential moving average of parameters, with the usual warm-up ``min(decay, (1+s)/(10+s))``."""
+
+    def __init__(self, params: list, decay: float):
+        self.decay = decay
+        self.shadow = [p.detach().clone() for p in params]
+        self.params = params
+
+    @torch.no_grad()
+    def update(self, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))
+        torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1 - d)
+
+    @torch.no_grad()
+    def copy_to(self, params: list) -> None:
+        for s, p in zip(self.shadow, params):
+            p.copy_(s)
+
+    def save(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file({str(i): s.contiguous() for i, s in enumerate(self.shadow)}, str(path))
+
+    def load(self, path: Path) -> None:
+        from safetensors.torch import load_file
+
+        if not path.exists():
+            raise SystemExit(f"{path} is missing: this checkpoint was saved without EMA weights; delete {path.parent} to train from scratch")
+        state = load_file(str(path))
+        if len(state) != len(self.shadow) or any(state[str(i)].shape != s.shape for i, s in enumerate(self.shadow)):
+            raise SystemExit(f"{path} does not match the model's parameters: delete {path.parent} to train from scratch")
+        for i, s in enumerate(self.shadow):
+            s.copy_(state[str(i)])
 
 
 def _check_optimizer_state(opt: torch.optim.Optimizer, ckpt: Path) -> None:
@@ -124,6 +176,12 @@ def _check_optimizer_state(opt: torch.optim.Optimizer, ckpt: Path) -> None:
                                      f"for a parameter of shape {tuple(p.shape)}): delete {ckpt} to train from scratch")
 
 
-def _checkpoint(accelerator, ckpt: Path, state_file: Path, step: int, elapsed: float, total: int) -> None:
+def _checkpoint(accelerator, ckpt: Path, state_file: Path, step: int, elapsed: float, total: int, cpu_seconds: float, ema,
+                gen: torch.Generator) -> None:
+    from safetensors.torch import save_file
+
     accelerator.save_state(str(ckpt), safe_serialization=True)
-    state_file.write_text(json.dumps({"step": step, "elapsed": elapsed, "total": total}))
+    save_file({"state": gen.get_state()}, str(ckpt / "generator.safetensors"))
+    if ema is not None:
+        ema.save(ckpt / "ema.safetensors")
+    state_file.write_text(json.dumps({"step": step, "elapsed": elapsed, "total": total, "cpu_seconds": cpu_seconds}))

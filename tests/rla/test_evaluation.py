@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from rla import EncoderSpec, LatentFlow, ModelPack, PackInfo, PixelPatchEncoder, RegressionWorldModel, RLAAutoencoder, TokenFlowWorldModel
-from rla.evaluation import evaluate_pack
+from rla.evaluation import METRICS, EvalConfig, evaluate_pack, evaluate_packs
 from rla.presets import model_configs
 
 
@@ -37,7 +37,7 @@ def test_copy_floor_and_untrained_models_score_the_same():
     for name in ("rla@1", "regression"):
         for metric in ("token_l1", "ssim", "psnr"):
             assert abs(methods[name]["final"][metric] - copy[metric]) < 1e-5
-    assert len(methods["copy"]["per_chunk"]) == 7 and len(methods["copy"]["per_chunk"]["ssim"]) == 2
+    assert set(methods["copy"]["per_chunk"]) == set(METRICS) and len(methods["copy"]["per_chunk"]["ssim"]) == 2
     assert copy["token_l1_moving"] > copy["token_l1"]  # errors concentrate where things move
     assert res["protocol"]["foreground"] == "changed patches" and copy["lpips"] is None
 
@@ -76,3 +76,42 @@ def test_true_latent_ceiling_uses_the_real_future():
     z_0 = pack.encoder.encode(np.stack([it["frame_0"] for it in items]))
     out = TrueLatentRollout(Identity(), z_real).rollout(z_0, torch.zeros(3, 2, 3, 2))
     assert torch.equal(out, z_real)
+
+
+def _trained_pack(seed):
+    """A pack whose regression baseline moves things (random non-zero head), so methods differ."""
+    torch.manual_seed(seed)
+    pack = _pack()
+    for model in (pack.baselines["regression"], pack.autoencoder):
+        torch.nn.init.normal_(model.out.weight, std=0.05)
+    return pack
+
+
+def test_intervals_cover_the_mean_and_seeds_and_windows_are_recorded():
+    items = _items(n=6)
+    for i, it in enumerate(items):
+        it["episode_id"] = f"e{i // 2}"  # two windows per episode
+    cfg = EvalConfig(rla_steps=(1,), noise_seeds=(0, 1), num_samples=3, cost=False, n_boot=200)
+    res = evaluate_packs([_trained_pack(0), _trained_pack(1)], items, cfg, comparisons=[("rla@1 mean3", "regression")])
+    methods = res["methods"]
+    assert {"rla@1", "rla@1 zero", "rla@1 mean3", "token_flow", "token_flow zero", "token_flow mean3", "regression"} <= set(methods)
+    reg = methods["regression"]
+    assert reg["training_seeds"] == [0, 1] and np.asarray(reg["per_window"]["token_l1"]).shape == (2, 6)
+    ci = reg["ci"]["token_l1"]
+    assert ci["low"] <= ci["mean"] <= ci["high"] and ci["high"] > ci["low"]
+    assert res["protocol"]["episodes"] == 3 and res["protocol"]["windows"] == 6
+    diff = res["comparisons"]["rla@1 mean3 − regression"]["token_l1"]
+    direct = np.mean(methods["rla@1 mean3"]["per_window"]["token_l1"]) - np.mean(reg["per_window"]["token_l1"])
+    assert abs(diff["mean"] - direct) < 1e-9 and diff["low"] <= diff["mean"] <= diff["high"] and "verdict" in diff
+
+
+def test_zero_noise_is_deterministic_and_the_mean_of_samples_differs_from_one_sample():
+    pack = _trained_pack(0)
+    torch.nn.init.normal_(pack.dynamics.out.weight, std=0.5)  # a flow whose samples depend on the noise
+    items = _items(n=3)
+    one = EvalConfig(rla_steps=(2,), noise_seeds=(0,), num_samples=4, cost=False, n_boot=50)
+    other = EvalConfig(rla_steps=(2,), noise_seeds=(5,), num_samples=4, cost=False, n_boot=50)
+    a, b = (evaluate_packs([pack], items, c)["methods"] for c in (one, other))
+    assert a["rla@2 zero"]["per_window"]["token_l1"] == b["rla@2 zero"]["per_window"]["token_l1"]
+    assert a["rla@2"]["per_window"]["token_l1"] != b["rla@2"]["per_window"]["token_l1"]
+    assert a["rla@2 mean4"]["per_window"]["token_l1"] != a["rla@2"]["per_window"]["token_l1"]

@@ -59,3 +59,36 @@ def test_resuming_a_checkpoint_saved_by_other_code_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="different version of the model"):
         fit(_AB(reverse=True), lambda g: batch, longer, tmp_path, name="test")
     assert fit(_AB(reverse=False), lambda g: batch, longer, tmp_path, name="test")["steps"] == 6  # same code resumes
+
+
+def _fit_cfg(out, steps, **kw):
+    torch.manual_seed(0)
+    model = RegressionWorldModel(tiny_configs()["regression"])
+    data = toy_batch()
+
+    def sample(g):  # a batch that depends on the generator, so the batch stream matters
+        idx = torch.randint(0, data["z_t"].shape[0], (data["z_t"].shape[0],), generator=g)
+        return {k: v[idx] if torch.is_tensor(v) and v.ndim > 0 and v.shape[0] == data["z_t"].shape[0] else v for k, v in data.items()}
+
+    cfg = TrainConfig(max_steps=steps, max_minutes=5, batch_size=8, lr=3e-3, warmup_steps=2, log_every=1, checkpoint_every=100, **kw)
+    summary = fit(model, sample, cfg, out, name="test")
+    return model, summary
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(tmp_path, ema):
+    whole, _ = _fit_cfg(tmp_path / "whole", 8, ema_decay=ema)
+    _fit_cfg(tmp_path / "split", 3, ema_decay=ema)
+    resumed, summary = _fit_cfg(tmp_path / "split", 8, ema_decay=ema)
+    assert summary["steps"] == 8
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_ema_weights_are_the_result_and_differ_from_the_raw_ones(tmp_path):
+    raw, _ = _fit_cfg(tmp_path / "raw", 6)
+    averaged, summary = _fit_cfg(tmp_path / "ema", 6, ema_decay=0.9)
+    assert summary["cpu_seconds"] > 0
+    assert not torch.equal(raw.out.weight, averaged.out.weight)
+    # the EMA lies between the initialisation (zeros, for the zero-initialised head) and the raw weights
+    assert averaged.out.weight.abs().sum() < raw.out.weight.abs().sum()
