@@ -7,16 +7,17 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import threading
-import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageOps, UnidentifiedImageError
 
 from app.errors import user_error
+from rla.video import font as video_font
+from rla.video import placeholder
 
 MAX_PIXELS = 40_000_000  # refuse larger uploads (a 6000×6000 photo is 36 MP)
 MIN_SIDE = 8  # smaller images carry no usable content
@@ -173,32 +174,10 @@ def heatmap_overlay(frame: np.ndarray, values: np.ndarray, vmax: float, alpha: f
     norm = values / vmax if vmax > 0 else np.zeros_like(values)
     colours = colormap(norm)
     ry, rx = -(-h // values.shape[0]), -(-w // values.shape[1])
-    big = colours.repeat(ry, 0).repeat(rx, 1)[:h, :w]
-    weight = (alpha * np.sqrt(norm.clip(0, 1))).repeat(ry, 0).repeat(rx, 1)[:h, :w, None]
-    grey = frame.mean(-1, keepdims=True).repeat(3, -1) * 0.6
+    big = colours.repeat(ry, 0).repeat(rx, 1)[:h, :w].astype(np.float32)
+    weight = (alpha * np.sqrt(norm.clip(0, 1))).astype(np.float32).repeat(ry, 0).repeat(rx, 1)[:h, :w, None]
+    grey = frame.mean(-1, dtype=np.float32, keepdims=True) * 0.6  # (h, w, 1), broadcast over the colours
     return (grey * (1 - weight) + big * weight).round().clip(0, 255).astype(np.uint8)
-
-
-def _font(size: int = 14):
-    """DejaVu Sans where installed (it has Greek letters), else Pillow's bundled font."""
-    try:
-        return ImageFont.truetype("DejaVuSans.ttf", size)  # searched in the system font folders
-    except OSError:
-        pass
-    try:
-        return ImageFont.load_default(size=size)  # Pillow's bundled TrueType font (needs FreeType)
-    except (TypeError, OSError):
-        return ImageFont.load_default()
-
-
-def placeholder(size: int, text: str = "—") -> np.ndarray:
-    """A grey tile with centred text, standing in for a missing frame."""
-    img = Image.new("RGB", (size, size), (236, 236, 240))
-    draw = ImageDraw.Draw(img)
-    font = _font(max(11, size // 12))
-    box = draw.multiline_textbbox((0, 0), text, font=font, align="center")
-    draw.multiline_text(((size - box[2]) / 2, (size - box[3]) / 2), text, font=font, fill=(110, 110, 120), align="center")
-    return np.asarray(img)
 
 
 def grid(rows: list[list[np.ndarray | None]], row_labels: list[str], col_labels: list[str],
@@ -207,7 +186,7 @@ def grid(rows: list[list[np.ndarray | None]], row_labels: list[str], col_labels:
 
     ``None`` cells become "no frame" placeholders; every frame is resized (nearest) to ``tile``.
     """
-    font = _font(14 if tile >= 128 else 12 if tile >= 96 else 10)
+    font = video_font(14 if tile >= 128 else 12 if tile >= 96 else 10)
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     label_w = max((measure.textlength(s, font=font) for s in row_labels), default=0)
     label_w = int(label_w) + 14 if label_w else 0
@@ -230,38 +209,85 @@ def grid(rows: list[list[np.ndarray | None]], row_labels: list[str], col_labels:
     return np.asarray(canvas)
 
 
-ANIMATIONS = Path(tempfile.gettempdir()) / "rla-explorer-animations"
-ANIMATION_MAX_AGE_S = 2 * 3600
+def published_folder() -> Path:
+    """Where the app writes the files it returns: a folder inside Gradio's cache (``$GRADIO_TEMP_DIR``).
 
-
-def write_animation(frames: list[np.ndarray], fps: float = 6.0, pingpong: bool = True) -> str:
-    """Frames → an animated GIF (named by its content) in a shared temp folder; returns its path.
-
-    Gradio copies returned files into its own cache, so GIFs older than two hours are pruned here.
+    Files there are served as they are (Gradio does not copy them) and removed by the app's
+    ``delete_cache`` schedule.
     """
-    seq = list(frames) + (list(frames[-2:0:-1]) if pingpong and len(frames) > 2 else [])
-    images = [Image.fromarray(upscale(f)) for f in seq]
-    ANIMATIONS.mkdir(parents=True, exist_ok=True)
-    h = hashlib.sha256(f"{fps}:{len(seq)}".encode())
-    for f in seq:
-        h.update(np.ascontiguousarray(f).tobytes())
-    path = ANIMATIONS / f"{h.hexdigest()[:24]}.gif"
-    if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-        os.replace(tmp, path)  # atomic: a concurrent reader never sees half a file
-    _prune(ANIMATIONS, ANIMATION_MAX_AGE_S)
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder()) / "rla"
+
+
+def publish(key: str, name: str, write: Callable[[Path], None]) -> str:
+    """The file ``<key>/<name>`` in :func:`published_folder`, written once and atomically; returns its path.
+
+    ``key`` is a content hash (:func:`content_key`); ``name`` is what a download is called.
+    ``write(path)`` writes the file to a temporary path that is then renamed into place, so a
+    response that is streaming an earlier copy keeps reading a complete file. Gradio's own
+    ``save_pil_to_cache`` rewrites ``<hash>/image.png`` in place instead: when two sessions produce
+    the same picture at once, one truncates the file while the other's download streams it (the
+    client sees "peer closed connection without sending complete message body"). An existing file
+    is reused (and touched, so the cache cleanup counts its age from now), which also skips encoding
+    pictures that repeat, such as recorded frames.
+    """
+    folder = published_folder() / key
+    path = folder / name
+    try:
+        os.utime(path)
+        return str(path)
+    except FileNotFoundError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".", suffix=Path(name).suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return str(path)
 
 
-def _prune(folder: Path, max_age_s: float) -> None:
-    now = time.time()
-    for f in folder.glob("*.gif"):
-        try:
-            if now - f.stat().st_mtime > max_age_s:
-                f.unlink()
-        except OSError:  # removed by another thread meanwhile
-            pass
+def content_key(*parts) -> str:
+    """sha256 over arrays (shape and bytes) and other values (their ``repr``): a :func:`publish` key."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(str((part.shape, part.dtype.str)).encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(repr(part).encode())
+    return h.hexdigest()[:32]
+
+
+PICTURE_OPTIONS = {"png": {"compress_level": 1}, "webp": {"lossless": True, "method": 0}}  # fast, lossless
+
+
+def save_picture(image: np.ndarray | None, fmt: str = "png") -> str | None:
+    """A picture ``(H, W, 3)`` uint8 → the path of a file to return from a callback (``None`` stays ``None``).
+
+    Return this instead of the array: see :func:`publish` for why. PNG at zlib level 1 encodes
+    about four times faster than Pillow's default for ~7% more bytes.
+    """
+    if image is None:
+        return None
+    return publish(content_key(image, fmt), f"image.{fmt}",
+                   lambda p: Image.fromarray(image).save(p, format=fmt.upper(), **PICTURE_OPTIONS.get(fmt, {})))
+
+
+def write_animation(frames: list[np.ndarray], fps: float = 6.0, pingpong: bool = True) -> str:
+    """Frames → an animated GIF (named by its content, written once; see :func:`publish`); returns its path."""
+    seq = list(frames) + (list(frames[-2:0:-1]) if pingpong and len(frames) > 2 else [])
+
+    def write(path: Path) -> None:
+        images = [Image.fromarray(upscale(f)) for f in seq]
+        images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+
+    return publish(content_key(fps, *seq), "animation.gif", write)
+
 
 def diverging(values: np.ndarray, limit: float = 3.0) -> np.ndarray:
     """Values in [−limit, limit] → uint8 RGB on a blue–white–red ramp (for signed latents)."""

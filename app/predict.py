@@ -75,6 +75,7 @@ def extend(ro: Rollout, pack, chunks: list[np.ndarray], recorded: bool, *, steps
         ro.tokens.setdefault(RLA, []).append(out["tokens"])
         ro.frames.setdefault(RLA, []).append(out["frame"])
         ro.actions.append(a), ro.recorded.append(recorded), ro.spread.append(out["spread"]), ro.samples.append(samples)
+        ro.settings.append({"steps": steps, "seed": seed})
         timing[RLA]["predict"] += out["predict"]
         timing[RLA]["decode"] += out["decode"]
     if baselines:

@@ -27,6 +27,7 @@ class Rollout:
     frames: dict = field(default_factory=dict)  # method → per chunk (H, W, 3) uint8
     spread: list = field(default_factory=list)  # per chunk: per-pixel std over samples (H, W) or None
     samples: list = field(default_factory=list)  # per chunk: number of RLA samples drawn
+    settings: list = field(default_factory=list)  # per chunk: {"steps": Euler steps, "seed": seed} it was predicted with
     timings: dict = field(default_factory=dict)  # the last call: {"encode": ms, "<method>": {"predict": ms, "decode": ms}}
 
     @property
@@ -46,7 +47,7 @@ class Rollout:
         """Drop the last chunk; ``False`` when there was none."""
         if not self.actions:
             return False
-        self.actions.pop(), self.recorded.pop(), self.spread.pop(), self.samples.pop()
+        self.actions.pop(), self.recorded.pop(), self.spread.pop(), self.samples.pop(), self.settings.pop()
         for seq in (*self.tokens.values(), *self.frames.values()):
             if len(seq) > len(self.actions):
                 seq.pop()
@@ -54,7 +55,7 @@ class Rollout:
 
     def reset(self) -> None:
         """Back to the start frame."""
-        self.actions, self.recorded, self.spread, self.samples = [], [], [], []
+        self.actions, self.recorded, self.spread, self.samples, self.settings = [], [], [], [], []
         self.tokens, self.frames, self.timings = {}, {}, {}
 
 

@@ -1,5 +1,12 @@
-"""Tab 1, World model (``/rollout``, ``/undo``, ``/reset``): act in the learned world, chunk by chunk."""
+"""Tab 1, World model (``/rollout``, ``/undo``, ``/reset``, ``/export``): act in the learned world, chunk by chunk.
+
+The tab opens on a rollout of the first example episode, predicted once when the app starts
+(:func:`showcase`); the keyboard drives it like a game (:data:`KEYS_JS`, passed to ``launch(js=...)``).
+"""
 from __future__ import annotations
+
+import copy
+import logging
 
 import gradio as gr
 
@@ -7,16 +14,94 @@ from app.actions import action_sliders, action_vector
 from app.episodes import compatible, showcase_fit
 from app.errors import guarded, user_error
 from app.frames import EPISODE, frame_picker, pick_frame
-from app.packs import require_pack
+from app.packs import PACKS, require_pack
 from app.predict import check_settings, extend, recorded_chunks, start_rollout, sync_baselines
-from app.rollout_view import empty_view, render
+from app.rollout_view import empty_view, export, render, shown_methods
 from app.widgets import figure, plot_panel
+
+log = logging.getLogger("rla.app")
 
 MAX_CHUNKS = 40  # per rollout: bounds the memory a session holds (tokens and frames per chunk and method)
 INTRO = """Start from a frame, choose an action (held for one chunk of steps), and let the world model
 imagine what the camera sees next: it samples a **latent action** by flow matching, decodes the
 future tokens in one pass, and turns them back into pixels. Roll out several chunks to see errors
 compound; compare with the baselines; draw several samples to see where the model is unsure."""
+SHOWCASE_CHUNKS = 3  # chunks of recorded actions in the rollout the tab opens with
+
+# The keys, as (key, what it does); movement keys hold ±(slider maximum) on one axis for one chunk.
+MOVES = (("a", "d"), ("s", "w"), ("q", "e"))  # (minus, plus) for the first three non-gripper action sliders
+KEYS_JS = """
+() => {
+  const MOVES = [['a', 'd'], ['s', 'w'], ['q', 'e']];
+  const slider = (i) => document.querySelector(`#action-${i} input[type=range]`);
+  const visible = (el) => el && el.offsetParent !== null;
+  const axes = () => {  // visible action sliders: the gripper (by its label) and the others, in order
+    const out = {move: [], grip: null};
+    for (let i = 0; i < 8; i++) {
+      const box = document.querySelector(`#action-${i}`);
+      if (!visible(box) || !slider(i)) continue;
+      if (/gripper/i.test(box.textContent) && out.grip === null) out.grip = i; else out.move.push(i);
+    }
+    return out;
+  };
+  const set = (i, v) => {
+    const r = slider(i);
+    v = Math.min(parseFloat(r.max), Math.max(parseFloat(r.min), v));
+    r.value = v;
+    r.dispatchEvent(new Event('input', {bubbles: true}));
+    r.dispatchEvent(new Event('change', {bubbles: true}));
+  };
+  const click = (id) => document.querySelector(`#${id}`)?.click();
+  const predict = () => {
+    const rec = document.querySelector('#wm-recorded input[type=checkbox]');
+    if (rec && rec.checked) rec.click();  // keys play your actions, not the recorded ones
+    setTimeout(() => click('predict-btn'), 80);  // let the slider values reach Gradio first
+  };
+  document.addEventListener('keydown', (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || !visible(document.querySelector('#predict-btn'))) return;
+    const t = ev.target;
+    const typing = t && (t.isContentEditable || t.tagName === 'TEXTAREA' || t.tagName === 'SELECT' ||
+      (t.tagName === 'INPUT' && !['range', 'checkbox', 'radio', 'button'].includes(t.type)));
+    if (typing) return;
+    const key = ev.key.toLowerCase();
+    const ax = axes();
+    let done = true;
+    const m = MOVES.findIndex((pair) => pair.includes(key));
+    if (m >= 0 && m < ax.move.length) {
+      ax.move.forEach((i, j) => { if (j < 3) set(i, 0); });
+      const r = slider(ax.move[m]);
+      set(ax.move[m], key === MOVES[m][1] ? parseFloat(r.max) : parseFloat(r.min));
+      predict();
+    } else if (key === 'g' && ax.grip !== null && !ev.repeat) {
+      const r = slider(ax.grip);
+      set(ax.grip, parseFloat(r.value) > 0 ? parseFloat(r.min) : parseFloat(r.max));
+      predict();
+    } else if (key === ' ' || key === 'enter') {
+      if (t && t.tagName === 'BUTTON') return;  // the button's own Space/Enter
+      predict();
+    } else if ((key === 'z' || key === 'backspace') && !ev.repeat) {
+      click('undo-btn');
+    } else if (key === 'r' && !ev.repeat) {
+      click('reset-btn');
+    } else {
+      done = false;
+    }
+    if (done) ev.preventDefault();
+  });
+}
+"""
+
+
+def keys_help(info) -> str:
+    """The key legend for a pack's action names."""
+    names = list(info.action_names) if info else ["action 1", "action 2", "action 3"]
+    moves = [n for n in names if n != "gripper"][:3]
+    parts = [f"`{lo.upper()}`/`{hi.upper()}` −/+{n}" for (lo, hi), n in zip(MOVES, moves)]
+    if "gripper" in names:
+        parts.append("`G` open/close the gripper")
+    return ("**Keyboard play** (click the page outside a text box first): " + " · ".join(parts) +
+            " — each predicts one chunk with that action held · `Space` predict again with the sliders · "
+            "`Z` undo · `R` reset. Hold a key to keep going.")
 
 
 def build(ctx) -> dict:
@@ -31,7 +116,7 @@ def build(ctx) -> dict:
             ctx.on_load.append(picker.fit)
             with gr.Group():
                 sliders = action_sliders(info)
-                recorded = gr.Checkbox(value=False, label="Use the recorded actions (example episodes)",
+                recorded = gr.Checkbox(value=False, label="Use the recorded actions (example episodes)", elem_id="wm-recorded",
                                        info="Replays the episode's own actions, so the real frames are the ground truth.")
             with gr.Row():
                 predict_btn = gr.Button("Predict chunk", variant="primary", elem_id="predict-btn")
@@ -41,6 +126,11 @@ def build(ctx) -> dict:
             with gr.Row():
                 undo_btn = gr.Button("Undo", size="sm", elem_id="undo-btn")
                 reset_btn = gr.Button("Reset", size="sm", elem_id="reset-btn")
+                export_btn = gr.Button("Export video", size="sm", elem_id="export-btn")
+            gr.Markdown(keys_help(info), elem_id="wm-keys")
+            downloads = gr.File(label="Export: MP4 and GIF (predicted, real and baseline frames side by side, actions below) "
+                                      "and the actions as JSON", file_count="multiple", interactive=False, elem_id="wm-downloads",
+                                height=120)
             with gr.Accordion("Sampling and baselines", open=True):
                 steps = gr.Slider(1, 50, value=steps_default, step=1, label="Euler steps",
                                   info="flow-matching integration steps: more is slower and usually sharper")
@@ -97,7 +187,8 @@ def build(ctx) -> dict:
 
         return rollout
 
-    predict_btn.click(run(1), inputs, outputs, api_name="predict_chunk", api_visibility="undocumented", concurrency_limit=2)
+    predict_btn.click(run(1), inputs, outputs, api_name="predict_chunk", api_visibility="undocumented", concurrency_limit=2,
+                      trigger_mode="once")  # keys held down click it repeatedly: drop clicks while one is running
     rollout_btn.click(run(None), inputs, outputs, api_name="rollout", concurrency_limit=2)
 
     @guarded("undo")
@@ -128,9 +219,21 @@ def build(ctx) -> dict:
         pack = require_pack(pack_key)
         return (state, *render(state, pack, ctx.features, ctx.episodes, bool(baselines)).outputs())
 
+    @guarded("export the rollout")
+    def export_files(pack_key, state, baselines):
+        if state is None or not state.num_chunks:
+            raise user_error("Predict at least one chunk first, then export.", "Nothing to export")
+        pack = require_pack(pack_key)
+        return export(state, pack, ctx.episodes, shown_methods(state, pack, bool(baselines)))
+
     undo_btn.click(undo, [ctx.pack_state, state, baselines], outputs, api_name="undo")
     reset_btn.click(reset, [ctx.pack_state, state, baselines], outputs, api_name="reset")
     baselines.change(toggle, [ctx.pack_state, state, baselines, steps, seed], outputs, api_visibility="private")
+    export_btn.click(export_files, [ctx.pack_state, state, baselines], downloads, api_name="export", concurrency_limit=2)
+
+    opening = showcase(ctx.pack_state.value, ctx, start)
+    if opening is not None:  # each page opens on the rollout predicted at start-up; its session gets its own copy
+        ctx.on_load.append((lambda: (copy.deepcopy(opening[0]), *opening[1]), None, outputs))
 
     if len(ctx.episodes):
         rows, labels = [], []
@@ -141,6 +244,29 @@ def build(ctx) -> dict:
                          label="Examples: one click replays an episode's recorded actions")
         ex.load_input_event.then(run(None), inputs, outputs, api_visibility="private")
     return {"sliders": sliders, "steps": steps, "outputs": outputs}
+
+
+def showcase(pack_key: str | None, ctx, episode_id: str | None) -> tuple | None:
+    """The rollout the tab opens with: the episode's recorded actions from its first frame, predicted once per process.
+
+    Returns ``(rollout, outputs without the state)`` or ``None`` (no pack, no fitting episode, or it failed).
+    """
+    if pack_key is None or episode_id is None:
+        return None
+    try:
+        pack = PACKS.get(pack_key)
+        picked = pick_frame(ctx.episodes, pack.encoder.image_size, EPISODE, episode_id, 0, None)
+        if not compatible(picked.episode, pack):
+            return None
+        ro = start_rollout(pack, pack_key, ctx.features, picked)
+        todo = recorded_chunks(picked.episode, 0, 0, ro.chunk, SHOWCASE_CHUNKS)
+        if not todo:
+            return None
+        extend(ro, pack, todo, True, steps=pack.world_model.config.sample_steps, samples=1, seed=0, baselines=False)
+        return ro, render(ro, pack, ctx.features, ctx.episodes, False).outputs()
+    except Exception:  # noqa: BLE001 — the opening rollout is a nicety: the tab works without it
+        log.exception("could not predict the opening rollout")
+        return None
 
 
 def _robot(ep) -> str:
