@@ -33,8 +33,11 @@ CSS = """
 def launch_kwargs() -> dict:
     """Theme, CSS and JavaScript: Gradio 6 takes them in ``launch()``, not ``gr.Blocks()``."""
     from app.tabs.latent_space import CLICK_JS
+    from app.tabs.rollout import KEYS_JS
 
-    return {"theme": theme(), "css": CSS, "js": CLICK_JS}
+    # launch() runs one function on page load: call each tab's in turn
+    js = "() => {\n" + "".join(f"  ({part.strip()})();\n" for part in (CLICK_JS, KEYS_JS)) + "}"
+    return {"theme": theme(), "css": CSS, "js": js}
 
 
 def theme() -> gr.themes.Base:

@@ -1,0 +1,97 @@
+"""Keyboard play and the opening rollout on the World model tab, in a real browser (headless Chromium)."""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (/usr/bin/chromium)")]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    """A fresh page (its own session) with the keyboard handler installed."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#wm-latest img", timeout=60_000)  # the opening rollout arrives without a click
+    page.locator("#header").click()  # focus the page, not a text box
+    yield page
+    page.close()
+
+
+def status(page) -> str:
+    return page.locator("#wm-status").inner_text()
+
+
+def wait_status(page, text: str) -> None:
+    page.wait_for_function("(t) => document.querySelector('#wm-status')?.innerText.includes(t)", arg=text, timeout=60_000)
+
+
+def latest(page) -> np.ndarray:
+    src = page.locator("#wm-latest img").get_attribute("src")
+    return np.asarray(Image.open(io.BytesIO(page.request.get(src).body())).convert("RGB")).astype(int)
+
+
+def slider(page, i: int) -> float:
+    return float(page.locator(f"#action-{i} input[type=number]").input_value())
+
+
+def press(page, key: str, expect: str) -> None:
+    page.keyboard.press(key)
+    wait_status(page, expect)
+
+
+def test_the_tab_opens_on_a_rollout_of_the_first_example(page):
+    assert "3 chunks" in status(page) and "recorded actions" in status(page)
+    assert page.locator("#wm-filmstrip img").count() == 1 and page.locator("#wm-change img").count() == 1
+    assert "Keyboard play" in page.locator("#wm-keys").inner_text()
+
+
+def test_keys_drive_the_rollout(page):
+    press(page, "d", "4 chunks")  # continues the opening rollout with +dx
+    assert (slider(page, 0), slider(page, 1), slider(page, 2)) == (1.0, 0.0, 0.0)
+    assert "mixed recorded and your actions" in status(page)
+    press(page, "z", "3 chunks")  # undo
+    press(page, "r", "Set the actions")  # reset: back to the start frame
+    page.locator("#wm-latest img").wait_for(state="detached", timeout=30_000)
+
+    press(page, "d", "1 chunk")
+    right = latest(page)
+    press(page, "r", "Set the actions")
+    page.locator("#wm-latest img").wait_for(state="detached", timeout=30_000)
+    press(page, "a", "1 chunk")
+    assert slider(page, 0) == -1.0
+    left = latest(page)
+    assert np.abs(right - left).mean() > 0.05, "+dx and −dx should predict different frames"
+
+    press(page, "w", "2 chunks")
+    assert (slider(page, 0), slider(page, 1)) == (0.0, 1.0)
+    grip = slider(page, 3)
+    press(page, "g", "3 chunks")  # toggles the gripper and predicts
+    assert slider(page, 3) == (-1.0 if grip > 0 else 1.0)
+    press(page, " ", "4 chunks")  # Space: again with the current sliders
+
+
+def test_keys_typed_into_a_text_box_do_not_play(page):
+    box = page.locator("#wm-samples input[type=number]")
+    box.click()
+    page.keyboard.press("r")  # would reset the rollout
+    page.keyboard.press("d")
+    page.wait_for_timeout(1500)
+    assert "3 chunks" in status(page)
