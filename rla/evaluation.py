@@ -255,13 +255,20 @@ def summarize(per_seed: list[dict[str, Scores]], groups: list, cfg: EvalConfig) 
                 entry["final"][metric] = entry["ci"][metric] = entry["per_chunk"][metric] = None
                 continue
             matrix = np.stack(values)  # (S, W)
-            ci = hierarchical_bootstrap(matrix, groups=groups, n_boot=cfg.n_boot)
+            ci = _undetermined_if_one_episode(hierarchical_bootstrap(matrix, groups=groups, n_boot=cfg.n_boot), groups)
             entry["final"][metric] = ci["mean"]
             entry["ci"][metric] = {k: ci[k] for k in ("mean", "low", "high")}
             entry["per_chunk"][metric] = np.nanmean(np.stack([per_seed[s][name].per_chunk[metric] for s in seeds]), axis=(0, 2)).tolist()
             entry["per_window"][metric] = matrix.tolist()
         methods[name] = entry
     return methods
+
+
+def _undetermined_if_one_episode(ci: dict, groups: list) -> dict:
+    """A bootstrap over a single episode has no spread to resample: no interval, no verdict."""
+    if len(set(groups)) < 2:
+        ci = {**ci, "low": float("nan"), "high": float("nan")}
+    return ci
 
 
 def compare(methods: dict, a: str, b: str, groups: list, metrics=METRICS, n_boot: int = 2000) -> dict:
@@ -271,7 +278,7 @@ def compare(methods: dict, a: str, b: str, groups: list, metrics=METRICS, n_boot
         va, vb = methods[a]["per_window"].get(metric), methods[b]["per_window"].get(metric)
         if va is None or vb is None:
             continue
-        d = paired_difference(np.asarray(va), np.asarray(vb), groups=groups, n_boot=n_boot)
+        d = _undetermined_if_one_episode(paired_difference(np.asarray(va), np.asarray(vb), groups=groups, n_boot=n_boot), groups)
         out[metric] = {k: d[k] for k in ("mean", "low", "high")}
         out[metric]["verdict"] = verdict(d["low"], d["high"], lower_is_better=LOWER_IS_BETTER[metric], names=(a, b))
     return out

@@ -88,3 +88,14 @@ def _explain(err: Exception, where, cls: type) -> str:
     if type(err).__name__ in ("RepositoryNotFoundError", "EntryNotFoundError", "RevisionNotFoundError"):
         return f"{where} was not found on the Hub: {text[:300]}"
     return f"could not load {cls.__name__} from {where}: {type(err).__name__}: {text[:500]}"
+
+
+def file_sha256(path) -> str:
+    """sha256 of a file (checkpoints are recorded by it in pack manifests and policy reports)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

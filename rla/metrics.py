@@ -71,18 +71,28 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = N
 ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 
 
-def load_lpips():
-    """LPIPS(AlexNet) if its weights are already on disk, else ``None`` (never downloads).
+def load_lpips(weights: str | Path | None = None):
+    """LPIPS(AlexNet) if its weights are on disk, else ``None`` (never downloads).
 
-    LPIPS needs torchvision's AlexNet weights (``alexnet-owt-7be5be79.pth`` in the torch hub
-    cache) and the lpips package's own linear layers. Offline machines without them get ``None``
-    and report LPIPS as unavailable.
+    LPIPS needs torchvision's AlexNet weights (``alexnet-owt-7be5be79.pth``: the file ``weights``,
+    or the torch hub cache) and the lpips package's own linear layers. Offline machines without
+    them get ``None`` and report LPIPS as unavailable.
     """
+    import lpips
+
+    if weights is not None:
+        weights = Path(weights)
+        if not weights.is_file():
+            raise FileNotFoundError(f"LPIPS AlexNet weights not found: {weights}")
+        model = lpips.LPIPS(net="alex", pnet_rand=True, verbose=False)
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        # lpips slices torchvision's alexnet.features: slice<k>.<index>.<param> ← features.<index>.<param>
+        mapped = {k: state[f"features.{k.split('.', 1)[1]}"] for k in model.net.state_dict()}
+        model.net.load_state_dict(mapped)
+        return model.eval()
     hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
     if not (hub / ALEXNET_FILE).is_file():
         return None
-    import lpips
-
     return lpips.LPIPS(net="alex", verbose=False).eval()
 
 

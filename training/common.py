@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from rla.encoders import EncoderSpec, FeatureEncoder, build_encoder
+from rla.hub import file_sha256  # noqa: F401  (re-exported for the training scripts)
 from training.loop import TrainConfig
 
 DEFAULT_CACHE = Path(os.environ.get("RLA_CACHE", Path.home() / ".cache" / "rla-explorer"))
@@ -34,6 +35,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--ema", type=float, default=0.0, help="EMA decay of the weights (0 = off); the EMA weights are saved")
+    parser.add_argument("--interaction", type=float, default=0.0,
+                        help="fraction of training pairs drawn near robot-object interaction (from the recorded states)")
     parser.add_argument("--exclude-task", action="append", default=[], help="leave a task out of training (repeatable)")
     parser.add_argument("--tasks", nargs="+", default=None, help="use only these tasks (e.g. the tasks of one robot)")
 
@@ -44,7 +48,7 @@ def train_config(args, **defaults) -> TrainConfig:
     for arg, field in (("minutes", "max_minutes"), ("steps", "max_steps"), ("batch_size", "batch_size"), ("lr", "lr")):
         if getattr(args, arg) is not None:
             values[field] = getattr(args, arg)
-    return TrainConfig(seed=args.seed, **values)
+    return TrainConfig(seed=args.seed, ema_decay=args.ema, **values)
 
 
 def encoder_spec(args) -> EncoderSpec:
@@ -60,10 +64,15 @@ class TokenData:
     episodes: list
     tokens: list
 
-    def pairs(self, k_range: tuple[int, int], seed: int = 0):
+    def pairs(self, k_range: tuple[int, int], seed: int = 0, interaction: float = 0.0):
+        """Training pairs; ``interaction`` of each batch drawn near robot–object interaction."""
         from rla.data import PairDataset
+        from rla.data.interaction import start_weights
 
-        return PairDataset(self.episodes, k_range=k_range, seed=seed, tokens=self.tokens)
+        pairs = PairDataset(self.episodes, k_range=k_range, seed=seed, tokens=self.tokens)
+        if interaction > 0:
+            pairs.set_focus(start_weights(self.episodes, horizon=k_range[1]), interaction)
+        return pairs
 
 
 def load_splits(args, encoder: FeatureEncoder | None = None) -> tuple[FeatureEncoder, TokenData, TokenData]:

@@ -1,11 +1,16 @@
-"""Evaluate a model pack on held-out episodes with the paper's protocol and print a table.
+"""Evaluate model packs on the recorded test split with the paper's protocol, with 95 % CIs.
 
-    python -m training.evaluate --pack assets/pack --data data --out runs/results.json --markdown docs/results.md
+    python -m training.evaluate --pack assets/pack runs/pipeline/packs/seed1 runs/pipeline/packs/seed2 \\
+        --data data/pipeline --out runs/results.json --markdown docs/results.md
 
-Every method on the same held-out episodes (the split the training scripts never read): RLA-WM
-at 1, 3, 10 and 30 Euler steps, direct regression, token-space flow matching and the copy floor;
-3 autoregressive chunks of 10 recorded actions from a real start frame; final-frame scores plus
-one per chunk end; cost per predicted chunk (FLOPs, milliseconds on this machine).
+One pack per training seed (the first is the one shipped). Every window at ``--stride`` frames in
+every test episode; 3 autoregressive chunks of 10 recorded actions from the real start frame; the
+final frame scored. Stochastic methods: one sample, zero noise and the mean of 8 samples, for
+every noise seed; RLA-WM at 1, 3, 10 and 30 Euler steps. CIs resample training seeds and episodes
+(:mod:`rla.stats`); ``--reported`` names the RLA-WM row that is *the* method, fixed before the
+run, and it is compared (paired, per window) with regression, token flow and its 30-step self.
+Costs: GFLOPs and ms per chunk, and the training budget of each method from the pack manifest.
+``--split val`` scores the validation split instead (for choices; the test split is for the report).
 """
 from __future__ import annotations
 
@@ -15,36 +20,82 @@ from pathlib import Path
 
 import torch
 
-from rla.evaluation import evaluate_pack
+from rla.evaluation import EvalConfig, evaluate_packs
+from rla.metrics import load_lpips
 from rla.pack import ModelPack
 from training.common import write_json
 
-COLUMNS = [("token_l1", "token L1 ↓", 4), ("token_l1_moving", "token L1 moving ↓", 4), ("ssim", "SSIM ↑", 3),
-           ("ssim_fg", "SSIM fg ↑", 3), ("psnr", "PSNR ↑", 2), ("psnr_fg", "PSNR fg ↑", 2), ("lpips", "LPIPS ↓", 3)]
+COLUMNS = [("token_l1_moving", "token L1 moving ↓", 4), ("gmsd_fg", "GMSD fg ↓", 3), ("psnr_fg", "PSNR fg ↑", 2),
+           ("ssim_fg", "SSIM fg ↑", 3), ("energy", "energy ↓", 4), ("token_l1", "token L1 ↓", 4), ("lpips", "LPIPS ↓", 3)]
 
 
-def eval_items(data, num_chunks: int, chunk: int, seed: int = 0, split: str = "heldout") -> list[dict]:
-    """Fixed-chunk evaluation items from the held-out split (or all episodes with split='all')."""
-    from rla.data import ChunkEvalSet, load_episodes, split_episodes
+def eval_items(packs: list, data, split: str, num_chunks: int, chunk: int, stride: int) -> list[dict]:
+    """Every window of the packs' recorded ``split`` (all task episodes with ``split='all'``)."""
+    from rla.data import ChunkEvalSet, load_episodes
 
     episodes = [ep for ep in load_episodes(data) if ep.task != "play"]  # Table 1 scores task episodes
-    if split == "heldout":
-        _, episodes = split_episodes(episodes, val_fraction=0.1, seed=0)
-    # a reproducible random start per episode, so chunks cover contact as well as the approach
-    dataset = ChunkEvalSet(episodes, num_chunks=num_chunks, chunk=chunk, start="random", seed=seed)
+    if split != "all":
+        splits = packs[0].splits
+        if splits is None:
+            raise SystemExit(f"{packs[0].info.description!r} records no splits (built before they existed): pass --split all "
+                             "and data the pack never saw, or rebuild the pack with training.pipeline")
+        for other in packs[1:]:
+            if other.splits is None or getattr(other.splits, split) != getattr(splits, split):
+                raise SystemExit(f"the packs disagree on the {split} split: every seed must be scored on the same episodes")
+        train_ids = set(splits.train)
+        episodes = splits.select(episodes, split)
+        leaked = [e.episode_id for e in episodes if e.episode_id in train_ids]
+        assert not leaked, f"{split} episodes were trained on: {leaked[:3]}"
+    dataset = ChunkEvalSet(episodes, num_chunks=num_chunks, chunk=chunk, start="all", stride=stride)
     return [dataset[i] for i in range(len(dataset))]
 
 
-def markdown_table(results: dict) -> str:
-    """The results as a markdown table: one row per method, final frame."""
-    header = "| method | Euler steps | " + " | ".join(c[1] for c in COLUMNS) + " | GFLOPs/chunk | ms/chunk (median) |"
-    lines = [header, "|" + "---|" * (len(COLUMNS) + 4)]
+def _ci(entry: dict, metric: str, digits: int) -> str:
+    ci = (entry.get("ci") or {}).get(metric)
+    if ci is None:
+        return "n/a"
+    return f"{ci['mean']:.{digits}f} [{ci['low']:.{digits}f}, {ci['high']:.{digits}f}]"
+
+
+def budget(entry_name: str, manifest: dict) -> str:
+    """Training budget of a row: steps and CPU-seconds (RLA-WM: autoencoder + dynamics)."""
+    models = manifest.get("models", {})
+    parts = {"rla": ["autoencoder", "dynamics"], "regression": ["regression"], "token_flow": ["token_flow"],
+             "regression_matched": ["regression_matched"]}
+    key = "rla" if entry_name.startswith("rla@") else entry_name.split(" ")[0]
+    names = parts.get(key, [])
+    if not names or not all(n in models for n in names):
+        return "—"
+    steps = " + ".join(f"{models[n]['steps']:,}" for n in names)
+    cpu = sum(models[n]["cpu_seconds"] or 0 for n in names)
+    return f"{steps} steps, {cpu / 60:.0f} CPU-min"
+
+
+def markdown_table(results: dict, manifest: dict | None = None, reported: str | None = None) -> str:
+    """One row per method: final-frame means with 95 % CIs, cost and training budget."""
+    header = "| method | " + " | ".join(c[1] for c in COLUMNS) + " | GFLOPs / ms per chunk | training budget |"
+    lines = [header, "|" + "---|" * (len(COLUMNS) + 3)]
     for name, entry in results["methods"].items():
-        final = entry["final"]
-        cells = ["n/a" if final.get(m) is None else f"{final[m]:.{d}f}" for m, _, d in COLUMNS]
+        if all((entry.get("ci") or {}).get(m) is None for m, _, _ in COLUMNS[:1]):
+            continue
+        cells = [_ci(entry, m, d) for m, _, d in COLUMNS if any((e.get("ci") or {}).get(m) for e in results["methods"].values())]
         cost = entry.get("cost")
-        costs = [f"{cost['gflops']:.3f}", f"{cost['ms_median']:.1f}"] if cost else ["—", "—"]
-        lines.append(f"| {name} | {entry.get('steps') or '—'} | " + " | ".join(cells) + " | " + " | ".join(costs) + " |")
+        costs = f"{cost['gflops']:.3f} / {cost['ms_median']:.1f}" if cost else "—"
+        label = f"**{name}** (reported)" if name == reported else name
+        seeds = len(entry.get("training_seeds", []))
+        lines.append(f"| {label} ({seeds} seed{'s' if seeds != 1 else ''}) | " + " | ".join(cells) + f" | {costs} | {budget(name, manifest or {})} |")
+    shown = [c for c in COLUMNS if any((e.get("ci") or {}).get(c[0]) for e in results["methods"].values())]
+    lines[0] = "| method | " + " | ".join(c[1] for c in shown) + " | GFLOPs / ms per chunk | training budget |"
+    lines[1] = "|" + "---|" * (len(shown) + 3)
+    return "\n".join(lines)
+
+
+def comparison_table(results: dict) -> str:
+    lines = ["| comparison | metric | mean difference [95 % CI] | verdict |", "|---|---|---|---|"]
+    for pair, metrics in results.get("comparisons", {}).items():
+        for metric, d in metrics.items():
+            if metric in ("token_l1_moving", "gmsd_fg", "psnr_fg", "energy"):
+                lines.append(f"| {pair} | {metric} | {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] | {d['verdict']} |")
     return "\n".join(lines)
 
 
@@ -58,30 +109,68 @@ def per_chunk_table(results: dict, metric: str = "token_l1_moving") -> str:
     return "\n".join(lines)
 
 
+def reported_comparisons(reported: str, steps) -> list[tuple[str, str]]:
+    """The reported row against the baselines, and every RLA-WM step count against 30 steps (same mode)."""
+    base, _, mode = reported.partition(" ")
+    suffix = f" {mode}" if mode else ""
+    pairs = [(reported, "regression"), (reported, "token_flow"), (reported, f"token_flow{suffix}"), (reported, "regression_matched")]
+    pairs += [(f"rla@{s}{suffix}", f"rla@30{suffix}") for s in steps if s != 30]
+    return list(dict.fromkeys(pairs))
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pack", required=True, help="pack folder or Hub repo id")
+    parser.add_argument("--pack", nargs="+", required=True, help="pack folders or Hub ids, one per training seed (the first is reported)")
     parser.add_argument("--data", nargs="+", required=True, help="recorded .h5 files or folders")
     parser.add_argument("--out", type=Path, required=True, help="results JSON")
-    parser.add_argument("--markdown", type=Path, default=None, help="also write a markdown table here")
-    parser.add_argument("--split", choices=("heldout", "all"), default="heldout")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write a markdown report here")
+    parser.add_argument("--split", choices=("test", "val", "all"), default="test")
     parser.add_argument("--chunks", type=int, default=3)
     parser.add_argument("--chunk", type=int, default=10)
+    parser.add_argument("--stride", type=int, default=10, help="a window starts every this many frames")
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 3, 10, 30], help="Euler steps for RLA-WM")
+    parser.add_argument("--noise-seeds", type=int, nargs="+", default=[100, 101, 102])
+    parser.add_argument("--samples", type=int, default=8, help="samples per noise seed (mean-of-N rows, energy score)")
+    parser.add_argument("--reported", default="rla@10", help="the RLA-WM row named as the method before the run")
+    parser.add_argument("--extra", nargs="*", default=[], help="NAME=FOLDER: more deterministic baselines (first seed only)")
+    parser.add_argument("--lpips-weights", default=None, help="AlexNet weights file (alexnet-owt-7be5be79.pth) for LPIPS")
+    parser.add_argument("--no-cost", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    pack = ModelPack.load(args.pack)
-    items = eval_items(args.data, args.chunks, args.chunk, split=args.split)
-    results = evaluate_pack(pack, items, rla_steps=args.steps, progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr))
-    results["protocol"]["command"] = "python -m training.evaluate " + " ".join(argv if argv is not None else sys.argv[1:])
-    results["protocol"]["episode_ids"] = [it["episode_id"] for it in items]
+    packs = [ModelPack.load(p) for p in args.pack]
+    for item in args.extra:
+        name, _, folder = item.partition("=")
+        from rla.baselines import RegressionWorldModel
+
+        if Path(folder).exists():
+            packs[0].baselines[name] = RegressionWorldModel.load(folder)
+    items = eval_items(packs, args.data, args.split, args.chunks, args.chunk, args.stride)
+    cfg = EvalConfig(rla_steps=tuple(args.steps), noise_seeds=tuple(args.noise_seeds), num_samples=args.samples, cost=not args.no_cost)
+    rep = args.reported
+    comparisons = reported_comparisons(rep, args.steps)
+    lpips_model = load_lpips(args.lpips_weights) if args.lpips_weights else load_lpips()
+    results = evaluate_packs(packs, items, cfg, comparisons=comparisons, lpips_model=lpips_model,
+                             progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
+    results["protocol"].update(command="python -m training.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
+                               split=args.split, reported=rep, stride=args.stride,
+                               episode_ids=sorted({it["episode_id"] for it in items}))
     write_json(args.out, results)
-    table = markdown_table(results)
+    manifest = packs[0].info.manifest
+    table = markdown_table(results, manifest, rep)
     print(table)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(f"Command: `{results['protocol']['command']}`\n\n{table}\n\nToken L1 on moving tokens at each chunk end:\n\n{per_chunk_table(results)}\n")
+        p = results["protocol"]
+        args.markdown.write_text(
+            f"Command: `{p['command']}`\n\n"
+            f"Split: **{p['split']}** · {p['episodes']} episodes · {p['windows']} windows (stride {p['stride']}) · "
+            f"{p['num_chunks']} chunks of {p['chunk']} actions, final frame · {p['training_seeds']} training seeds · "
+            f"noise seeds {p['noise_seeds']} × {p['num_samples']} samples · foreground from {p['foreground']} · "
+            f"LPIPS {'on' if p['lpips'] else 'unavailable (no AlexNet weights): GMSD on the foreground stands in'}. "
+            f"Means with 95 % CIs (bootstrap over training seeds and episodes). The reported RLA-WM row, named before "
+            f"the run: **{rep}**.\n\n{table}\n\nPaired differences (per window, same test items):\n\n{comparison_table(results)}\n\n"
+            f"Token L1 on moving tokens at each chunk end:\n\n{per_chunk_table(results)}\n")
     return results
 
 

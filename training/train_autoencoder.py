@@ -14,7 +14,7 @@ import torch
 
 from rla.autoencoder import RLAAutoencoder
 from rla.presets import model_configs
-from training.common import add_common_args, load_splits, train_config, write_json
+from training.common import add_common_args, file_sha256, load_splits, train_config, write_json
 from training.loop import fit
 
 K_RANGE = (1, 20)  # horizons the autoencoder sees (the world model predicts chunks of up to 15)
@@ -63,13 +63,14 @@ def main(argv=None) -> dict:
     cfg = model_configs(args.preset, encoder.num_tokens, encoder.dim, action_dim=1, change_threshold=args.change_threshold)["autoencoder"]
     torch.manual_seed(args.seed)
     ae = RLAAutoencoder(cfg)
-    pairs = train.pairs(K_RANGE, seed=args.seed)
+    pairs = train.pairs(K_RANGE, seed=args.seed, interaction=args.interaction)
     tc = train_config(args, max_minutes=30.0, batch_size=64, lr=1e-3)
     summary = fit(ae, lambda g: pairs.sample_batch(tc.batch_size, generator=g), tc, args.out, name="autoencoder")
     ae = getattr(ae, "module", ae).eval()
     ae.save_pretrained(args.out / "autoencoder")
-    report = {"train": summary, "heldout": reconstruction_report(ae, val), "encoder": encoder.fingerprint,
-              "train_episodes": len(train.episodes), "heldout_episodes": len(val.episodes)}
+    report = {"train": summary, "heldout": reconstruction_report(ae, val), "encoder": encoder.fingerprint, "seed": args.seed,
+              "train_episodes": len(train.episodes), "heldout_episodes": len(val.episodes), "interaction": args.interaction,
+              "sha256": file_sha256(args.out / "autoencoder" / "model.safetensors")}
     write_json(args.out / "autoencoder_eval.json", report)
     h = report["heldout"]
     print(f"held-out reconstruction on moving tokens: MSE {h['mse_vs_copy_moving']:.2f}x and L1 {h['l1_vs_copy_moving']:.2f}x the copy floor")

@@ -19,15 +19,16 @@ from rla.autoencoder import RLAAutoencoder
 from rla.baselines import RegressionWorldModel, TokenFlowWorldModel
 from rla.presets import model_configs
 from rla.world_model import LatentFlow
-from training.common import add_common_args, load_splits, train_config, write_json
+from training.common import add_common_args, file_sha256, load_splits, train_config, write_json
 from training.loop import fit
 
 K_RANGE = (1, 15)  # action-chunk lengths trained on (the paper's max horizon is 15)
 METHODS = ("rla", "regression", "token_flow")
 
 
-def build(method: str, preset: str, num_tokens: int, token_dim: int, action_dim: int, autoencoder: RLAAutoencoder | None):
-    cfgs = model_configs(preset, num_tokens, token_dim, action_dim)
+def build(method: str, preset: str, num_tokens: int, token_dim: int, action_dim: int, autoencoder: RLAAutoencoder | None,
+          whiten: bool = False, time_mean: float = 0.0):
+    cfgs = model_configs(preset, num_tokens, token_dim, action_dim, whiten=whiten, time_mean=time_mean)
     if method == "rla":
         if autoencoder is None:
             raise SystemExit("--method rla needs --autoencoder PATH (a trained RLA autoencoder)")
@@ -55,6 +56,8 @@ def main(argv=None) -> dict:
     add_common_args(parser)
     parser.add_argument("--method", choices=METHODS, required=True)
     parser.add_argument("--autoencoder", default=None, help="trained autoencoder folder (method rla)")
+    parser.add_argument("--whiten", action="store_true", help="rla: ZCA-whiten the latent actions instead of per-element scaling")
+    parser.add_argument("--time-mean", type=float, default=0.0, help="rla: mean of the logit-normal training times (> 0 shifts toward noise)")
     args = parser.parse_args(argv)
     encoder, train, _ = load_splits(args)
     action_dim = int(train.episodes[0].actions.shape[1])
@@ -62,8 +65,8 @@ def main(argv=None) -> dict:
     if ae is not None:
         ae.requires_grad_(False)
     torch.manual_seed(args.seed)
-    model = build(args.method, args.preset, encoder.num_tokens, encoder.dim, action_dim, ae)
-    pairs = train.pairs(K_RANGE, seed=args.seed)
+    model = build(args.method, args.preset, encoder.num_tokens, encoder.dim, action_dim, ae, args.whiten, args.time_mean)
+    pairs = train.pairs(K_RANGE, seed=args.seed, interaction=args.interaction)
     if args.method == "rla":
         model.set_latent_stats(latent_sample(ae, pairs))
     elif args.method == "token_flow":
@@ -81,7 +84,9 @@ def main(argv=None) -> dict:
     summary = fit(model, sample, tc, args.out, name=args.method)
     model = getattr(model, "module", model).eval()
     model.save_pretrained(args.out / args.method)
-    report = {"method": args.method, "train": summary, "encoder": encoder.fingerprint, "train_episodes": len(train.episodes)}
+    report = {"method": args.method, "train": summary, "encoder": encoder.fingerprint, "train_episodes": len(train.episodes),
+              "seed": args.seed, "whiten": args.whiten, "time_mean": args.time_mean, "interaction": args.interaction,
+              "sha256": file_sha256(args.out / args.method / "model.safetensors")}
     write_json(args.out / f"{args.method}_train.json", report)
     return report
 

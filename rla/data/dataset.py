@@ -97,6 +97,17 @@ class PairDataset(Dataset):
         starts = [np.stack([np.full(e.num_steps - k_min + 1, i), np.arange(e.num_steps - k_min + 1)], 1)
                   for i, e in enumerate(self.episodes)]
         self._index = np.concatenate(starts)  # (num_items, 2): episode index, t
+        self.focus: list[np.ndarray] | None = None
+        self.focus_fraction = 0.0
+
+    def set_focus(self, weights: Sequence[np.ndarray], fraction: float) -> None:
+        """Draw ``fraction`` of each batch's starts with probability ∝ ``weights[e][t]`` (e.g.
+        :func:`rla.data.interaction.start_weights`), the rest uniformly."""
+        if not 0 <= fraction <= 1:
+            raise ValueError(f"focus fraction must be in [0, 1], got {fraction}")
+        if len(weights) != len(self.episodes):
+            raise ValueError(f"got {len(weights)} weight arrays for {len(self.episodes)} episodes")
+        self.focus, self.focus_fraction = [np.asarray(w, dtype=np.float64) for w in weights], fraction
 
     def set_epoch(self, epoch: int) -> None:
         """Redraw every item's horizon (DataLoader workers see the change on the next epoch)."""
@@ -143,12 +154,27 @@ class PairDataset(Dataset):
             raise DatasetError(f"sample_batch: no episode has {k} steps (longest has {int(steps.max())})")
         ei = torch.multinomial(valid.double(), batch_size, replacement=True, generator=generator)
         t = (torch.rand(batch_size, generator=generator) * valid[ei]).long()
+        if self.focus is not None and self.focus_fraction > 0:
+            ei, t = self._focused(ei, t, valid, generator)
         items = [self._item(int(a), int(b), k) for a, b in zip(ei, t)]
         batch = {key: torch.stack([it[key] for it in items]) for key in items[0]
                  if isinstance(items[0][key], torch.Tensor)}
         batch.update(k=k, success=torch.tensor([it["success"] for it in items]), t=t,
                      task=[it["task"] for it in items], episode_id=[it["episode_id"] for it in items])
         return batch
+
+
+    def _focused(self, ei, t, valid, generator):
+        """Replace a ``focus_fraction`` of the starts by draws weighted with ``self.focus``."""
+        w = torch.cat([torch.as_tensor(f[:v]) for f, v in zip(self.focus, valid.tolist())])
+        if float(w.sum()) <= 0:
+            return ei, t
+        ends = torch.cumsum(valid, 0)
+        flat = torch.multinomial(w, len(ei), replacement=True, generator=generator)
+        ei_f = torch.searchsorted(ends, flat, right=True)
+        t_f = flat - (ends[ei_f] - valid[ei_f])
+        pick = torch.rand(len(ei), generator=generator) < self.focus_fraction
+        return torch.where(pick, ei_f, ei), torch.where(pick, t_f, t)
 
 
 class ChunkEvalSet(Dataset):

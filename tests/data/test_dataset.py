@@ -127,3 +127,26 @@ def test_chunk_eval_rejects_short_episodes(synthetic):
         ChunkEvalSet(synthetic, num_chunks=3, chunk=10)
     with pytest.raises(ValueError, match="start"):
         ChunkEvalSet(synthetic, start="middle")
+
+
+def test_focused_sampling_draws_the_weighted_starts(synthetic):
+    from rla.data.interaction import interaction_frames, near_interaction
+
+    pairs = PairDataset(synthetic, k_range=(2, 2))
+    weights = [np.zeros(e.num_steps + 1) for e in synthetic]
+    weights[1][3] = 1.0  # one start only
+    pairs.set_focus(weights, fraction=1.0)
+    b = pairs.sample_batch(64, generator=torch.Generator().manual_seed(0))
+    assert set(b["episode_id"]) == {synthetic[1].episode_id} and set(b["t"].tolist()) == {3}
+    pairs.set_focus(weights, fraction=0.5)
+    b = pairs.sample_batch(400, generator=torch.Generator().manual_seed(0))
+    focused = np.mean([(e == synthetic[1].episode_id and t == 3) for e, t in zip(b["episode_id"], b["t"].tolist())])
+    assert 0.4 < focused < 0.65
+    # interaction: the object moves at frame 5, the gripper touches it at 8
+    obj = np.zeros((11, 3))
+    obj[6:] = 0.01
+    tcp = np.full((11, 3), 1.0)
+    tcp[8] = obj[8]
+    frames = interaction_frames(tcp, obj)
+    assert frames.tolist() == [i in (5, 8) for i in range(11)]
+    assert near_interaction(frames, 2).tolist() == [i in (3, 4, 5, 6, 7, 8) for i in range(11)]

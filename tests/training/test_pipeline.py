@@ -19,12 +19,27 @@ def test_tiny_pipeline_builds_a_working_pack(tmp_path, monkeypatch):
     pack = ModelPack.load(tmp_path / "pack")
     assert set(pack.world_models()) == {"rla", "regression", "token_flow"}
     assert pack.latent_map is not None and len(pack.latent_map.coords) == 60
-    results = json.loads((tmp_path / "pack" / "evaluation.json").read_text())
-    assert {"rla@1", "rla@30", "regression", "token_flow", "copy"} <= set(results["methods"])
+    # the split is recorded, disjoint, and the test episodes are the fresh test recording
+    splits = pack.splits
+    assert splits.test == ["PushCube/test/traj_0"] and splits.val == ["PushCube/val/traj_0"]
+    assert not set(splits.train) & set(splits.test) and len(splits.train) == 4
+    assert {r["purpose"] for r in splits.recordings} >= {"wm_train_clean", "wm_val", "wm_test"}
+    models = pack.info.manifest["models"]
+    assert set(models) == {"autoencoder", "dynamics", "regression", "token_flow", "regression_matched"}
+    assert all(len(m["sha256"]) == 64 and m["cpu_seconds"] > 0 for m in models.values())
+    assert pack.info.preset["model"] == "tiny" and pack.info.preset["dynamics_steps"] == 20
+    results = json.loads((tmp_path / "work" / "evaluation.json").read_text())
+    assert results["protocol"]["split"] == "test" and results["protocol"]["episode_ids"] == splits.test
+    assert results["protocol"]["windows"] == 3  # 50 steps, windows of 30 at stride 10
+    assert {"rla@1", "rla@30", "rla@10 zero", "rla@10 mean8", "regression", "regression_matched", "token_flow", "copy"} <= set(results["methods"])
     assert results["methods"]["rla@10"]["cost"]["gflops"] > 0
+    comparison = results["comparisons"]["rla@10 − regression"]["token_l1_moving"]
+    assert comparison["verdict"].startswith("no verdict")  # one test episode: no interval, no claim
+    stored = json.loads((tmp_path / "pack" / "results.json").read_text())["evaluation"]
+    assert "per_window" not in stored["methods"]["regression"] and stored["protocol"]["split"] == "test"
     table = (tmp_path / "docs" / "results.md").read_text()
-    assert table.startswith("Command: `python -m training.evaluate") and "| rla@30 |" in table
-    assert (tmp_path / "docs" / "properties.md").read_text().count("Spearman") == 1
+    assert table.startswith("Command: `python -m training.evaluate") and "| rla@30 (1 seed) |" in table
+    assert (tmp_path / "docs" / "properties.md").exists()
     # a second run finds every stage done and trains nothing
     logs = sorted((tmp_path / "work" / "logs").iterdir())
     mtimes = [p.stat().st_mtime for p in logs]
