@@ -1,7 +1,8 @@
-"""Keyboard play and the opening rollout on the World model tab, in a real browser (headless Chromium)."""
+"""The World model tab in a real browser (headless Chromium): the opening rollout, keyboard play, export."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 
@@ -95,3 +96,41 @@ def test_keys_typed_into_a_text_box_do_not_play(page):
     page.keyboard.press("d")
     page.wait_for_timeout(1500)
     assert "3 chunks" in status(page)
+
+
+PLAY = """(src) => new Promise((done) => {
+  const v = document.createElement('video');
+  v.muted = true;
+  v.onloadeddata = () => done({ok: true, width: v.videoWidth, height: v.videoHeight, seconds: v.duration});
+  v.onerror = () => done({ok: false, code: v.error && v.error.code});
+  v.src = src;
+  document.body.appendChild(v);
+  setTimeout(() => done({ok: false, code: 'timeout'}), 20000);
+})"""
+
+
+def test_export_downloads_a_video_the_browser_plays(page, tmp_path):
+    import cv2
+
+    page.locator("#export-btn").click()
+    links = page.locator("#wm-downloads a[href]")
+    links.first.wait_for(timeout=60_000)
+    page.wait_for_function("() => document.querySelectorAll('#wm-downloads a[href]').length >= 3", timeout=30_000)
+    hrefs = {h.rsplit(".", 1)[-1]: h for h in (links.nth(i).get_attribute("href") for i in range(links.count()))}
+    assert set(hrefs) >= {"mp4", "gif", "json"}, hrefs
+    mp4 = tmp_path / "rollout.mp4"
+    mp4.write_bytes(page.request.get(hrefs["mp4"]).body())
+    cap = cv2.VideoCapture(str(mp4))
+    frames = 0
+    while cap.read()[0]:
+        frames += 1
+    width = cap.get(cv2.CAP_PROP_FRAME_WIDTH)
+    cap.release()
+    assert frames == 4, "the start and three chunks"
+    played = page.evaluate(PLAY, hrefs["mp4"])
+    assert played["ok"] and played["width"] == width and played["seconds"] > 1, played
+    with Image.open(io.BytesIO(page.request.get(hrefs["gif"]).body())) as gif:
+        assert gif.n_frames == 4
+    record = json.loads(page.request.get(hrefs["json"]).body())
+    assert len(record["chunks"]) == 3 and all(c["recorded"] for c in record["chunks"])
+    assert len(record["chunks"][0]["actions"]) == record["chunk"]
