@@ -7,6 +7,12 @@ import logging
 import gradio as gr
 
 log = logging.getLogger("rla.app")
+_details = {"show": True}  # process-wide: public mode (app.launch) hides unexpected errors' text from visitors
+
+
+def show_details(show: bool) -> None:
+    """Whether unexpected errors show their type and message (local) or only a neutral line (public)."""
+    _details["show"] = bool(show)
 
 
 def user_error(message: str, title: str = "Error") -> gr.Error:
@@ -18,7 +24,8 @@ def guarded(what: str):
     """Decorate a callback so that unexpected exceptions become a short ``gr.Error``.
 
     ``gr.Error`` passes through unchanged; anything else is logged with its traceback and shown
-    as ``"Could not <what>: <type>: <message>"``, so the session keeps working.
+    as ``"Could not <what>: <type>: <message>"`` (in public mode without the message), so the
+    session keeps working.
     """
 
     def wrap(fn):
@@ -33,6 +40,8 @@ def guarded(what: str):
                 raise user_error(f"Could not {what}: {err}") from err
             except Exception as err:  # noqa: BLE001 — last line of defence for the UI
                 log.exception("%s failed", what)
+                if not _details["show"]:  # its text may name server paths
+                    raise user_error(f"Could not {what}: an internal error ({type(err).__name__}); it has been logged.") from err
                 raise user_error(f"Could not {what}: {type(err).__name__}: {str(err)[:300]}") from err
 
         return inner

@@ -57,6 +57,8 @@ class PackCache:
                 pack = ModelPack.load(key)
             except (CheckpointError, EncoderWeightsError) as err:
                 raise PackError(str(err)) from err
+            except OSError as err:  # unreadable files: a clear reason, not a raw OS error
+                raise PackError(f"could not read the pack: {err.strerror or type(err).__name__}") from err
             self._packs[key] = pack
             while len(self._packs) > self.max_packs:
                 self._packs.popitem(last=False)

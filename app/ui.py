@@ -71,7 +71,7 @@ def _load_default(pack: str | None):
 
 
 def build_demo(pack: str | None = None, *, episodes: list | EpisodeStore | None = None, examples_dir: str | Path | None = None,
-               cache_dir: str | Path | None = None) -> gr.Blocks:
+               cache_dir: str | Path | None = None, policy=None) -> gr.Blocks:
     """Build the RLA Explorer.
 
     Args:
@@ -79,11 +79,14 @@ def build_demo(pack: str | None = None, *, episodes: list | EpisodeStore | None 
         episodes: example episodes to offer (a list or a store); default: loaded from ``examples_dir``.
         examples_dir: where recorded example episodes live (default ``assets/examples``).
         cache_dir: the feature cache folder (default ``$RLA_CACHE_DIR`` or ``cache/app-features``).
+        policy: which packs the pack box loads (:class:`app.public.PackPolicy`; default: any, local mode).
     """
+    from app.public import PackPolicy
     from app.tabs import about, evaluate, interpolation, latent, latent_space, rollout
 
     store = episodes if isinstance(episodes, EpisodeStore) else EpisodeStore(episodes) if episodes is not None \
         else EpisodeStore.from_folder(examples_dir) if examples_dir else EpisodeStore.from_folder()
+    policy = policy or PackPolicy()
     key = pack_id(pack) if pack else None
     loaded, summary = _load_default(key)
     if loaded is None:
@@ -98,8 +101,9 @@ def build_demo(pack: str | None = None, *, episodes: list | EpisodeStore | None 
         pack_state = gr.State(key)
         with gr.Accordion("Model pack", open=loaded is None):
             with gr.Row():
-                pack_box = gr.Textbox(value=key or "", label="Pack folder or Hugging Face Hub repo id", scale=4,
-                                      placeholder="assets/pack  or  user/rla-pack", elem_id="pack-box")
+                pack_box = gr.Textbox(value=policy.name_of(key), label="Pack folder or Hugging Face Hub repo id", scale=4,
+                                      placeholder=", ".join(policy.offered) if policy.public else "assets/pack  or  user/rla-pack",
+                                      elem_id="pack-box")
                 load_btn = gr.Button("Load pack", scale=1, elem_id="load-pack-btn")
             pack_summary = gr.Markdown(summary, label="Pack", elem_id="pack-summary")
         ctx = Context(store, FeatureCache(cache_dir), pack_state, gr.State(None),
@@ -124,9 +128,7 @@ def build_demo(pack: str | None = None, *, episodes: list | EpisodeStore | None 
 
         @guarded("load the model pack")
         def load_pack(pack):
-            if not pack or not str(pack).strip():
-                raise user_error("Enter a pack folder (e.g. assets/pack) or a Hub repo id (user/name).", "No pack given")
-            k = pack_id(pack)
+            k = policy.resolve(pack)  # gr.Error for empty, malformed or (public mode) unoffered names
             try:
                 p = PACKS.get(k)
             except PackError as err:

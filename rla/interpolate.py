@@ -111,8 +111,7 @@ def token_distances(decoded: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     assert decoded.ndim == 3 and real.ndim == 3 and decoded.shape[1:] == real.shape[1:], (
         f"decoded {tuple(decoded.shape)} and real {tuple(real.shape)} must both be (·, N, D)"
     )
-    n = decoded.shape[1] * decoded.shape[2]
-    return torch.cdist(decoded.reshape(len(decoded), n).double(), real.reshape(len(real), n).double(), p=1).float() / n
+    return (decoded[:, None] - real[None]).abs().mean(dim=(-1, -2))
 
 
 def match_frames(decoded: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
