@@ -152,6 +152,8 @@ class Policy(HubModule):
         pred = self.action_chunk(h)  # (B, K, A)
         logs = {"labelled": int(labelled.sum())}
         if "actions" in batch and labelled.any():
+            assert batch["actions"].shape[1:] == pred.shape[1:], (
+                f"actions must be (L, {self.config.chunk}, {self.config.action_dim}) chunks, got {tuple(batch['actions'].shape)}")
             err = (pred[labelled] - self.normalize_actions(batch["actions"])).square().mean(-1)  # (L, K)
             keep = ~batch["action_pad"]
             action_loss = (err * keep).sum() / keep.sum().clamp_min(1)

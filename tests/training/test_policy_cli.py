@@ -1,0 +1,158 @@
+"""training.train_policy and training.evaluate_policy end to end: real recordings, a tiny pack, the simulator."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rla.data import SEED_RANGES
+from rla.policy import Policy, file_sha256
+from rla.policy.results import KIND, load_result, markdown, summarize
+from tests.app.tiny import build_tiny_pack
+
+STEPS = 40  # actions per recorded episode (the expert solves PullCube in ~35)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """4 short PullCube expert episodes at 64 px from the policy_data seeds (the real CPU simulator)."""
+    from training.collect import CollectConfig, collect
+
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("wam_data")
+    collect(CollectConfig(task="PullCube", episodes=4, out=out, steps=STEPS, size=64, seed=SEED_RANGES["policy_data"][1] - 10,
+                          progress=False))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_pack(tmp_path_factory):
+    return build_tiny_pack(tmp_path_factory.mktemp("pack") / "tiny", train_steps=10)
+
+
+def train(pack, data, out, tmp_path, *extra):
+    from training.train_policy import main
+
+    return main(["--pack", str(pack), "--data", str(data), "--task", "PullCube", "--out", str(out), "--preset", "tiny",
+                 "--labelled-fraction", "0.5", "--heldout", "1", "--batch-size", "8", "--warmup", "2", "--threads", "1",
+                 "--any-seeds", "--cache", str(tmp_path / "cache"), *extra])
+
+
+@pytest.mark.slow
+def test_train_writes_a_resumable_run_with_the_autoencoder_hash(recorded, tiny_pack, tmp_path):
+    out = tmp_path / "PullCube" / "wam" / "seed0"
+    report = train(tiny_pack, recorded, out, tmp_path, "--steps", "4", "--rla-weight", "0.05", "--seed", "0")
+    for name in ("config.json", "model.safetensors", "train.json", "loss.csv", "checkpoint"):
+        assert (out / name).exists(), name
+    saved = json.loads((out / "train.json").read_text())
+    assert saved["arm"] == "wam" and saved["train"]["steps"] == 4
+    assert saved["pack_autoencoder_sha256"] == file_sha256(tiny_pack / "autoencoder" / "model.safetensors")
+    split = saved["data_split"]
+    assert len(split["labelled_episodes"]) == 2 and split["action_less_episodes"] == 1 and len(split["heldout_episodes"]) == 1
+    assert "heldout_rla_r2" in saved["heldout_scores"]
+    policy = Policy.load(out)
+    assert policy.rla_head is not None and policy.config.state_dim == 9 and policy.config.encoder["image_size"] == 64
+    # rerunning with more steps resumes from the checkpoint instead of starting over
+    resumed = train(tiny_pack, recorded, out, tmp_path, "--steps", "6", "--rla-weight", "0.05", "--seed", "0")
+    assert resumed["train"]["steps"] == 6
+    # ... and other settings in the same folder are refused
+    with pytest.raises(SystemExit, match="rla_weight"):
+        train(tiny_pack, recorded, out, tmp_path, "--steps", "6", "--rla-weight", "0.1", "--seed", "0")
+    assert report["seconds_per_step"] > 0
+
+
+@pytest.mark.slow
+def test_bc_arm_has_no_rla_head_and_shares_the_initialisation(recorded, tiny_pack, tmp_path):
+    bc = train(tiny_pack, recorded, tmp_path / "bc", tmp_path, "--steps", "1", "--rla-weight", "0", "--seed", "2", "--warmup", "100")
+    wam = train(tiny_pack, recorded, tmp_path / "wam", tmp_path, "--steps", "1", "--rla-weight", "0.05", "--seed", "2", "--warmup", "100")
+    assert bc["arm"] == "bc" and wam["arm"] == "wam"
+    assert bc["data_split"]["labelled_episodes"] == wam["data_split"]["labelled_episodes"]
+    assert bc["data_split"]["action_less_episodes"] == 0  # BC never sees the action-less episodes
+    p_bc, p_wam = Policy.load(tmp_path / "bc"), Policy.load(tmp_path / "wam")
+    assert p_bc.rla_head is None
+    # one step at a warm-up learning rate of lr/100 keeps both close to the shared initial weights
+    w_bc, w_wam = p_bc.action_head.weight, p_wam.action_head.weight
+    assert (w_bc - w_wam).abs().max() < 1e-3 * w_bc.abs().max()
+
+
+def test_training_refuses_recordings_outside_the_policy_seeds(recorded, tiny_pack, tmp_path):
+    from training.train_policy import load_task_episodes
+
+    assert len(load_task_episodes([recorded], "PullCube")) == 4  # recorded from the policy_data range
+    with pytest.raises(SystemExit, match="no PokeCube episodes"):
+        load_task_episodes([recorded], "PokeCube")
+
+
+@pytest.mark.slow
+def test_evaluation_runs_in_the_simulator_and_resumes(recorded, tiny_pack, tmp_path):
+    from training.evaluate_policy import main
+
+    policy_dir = tmp_path / "policy"
+    train(tiny_pack, recorded, policy_dir, tmp_path, "--steps", "2", "--rla-weight", "0.05", "--seed", "0")
+    out = tmp_path / "eval_test.json"
+    first = main(["--policy", str(policy_dir), "--task", "PullCube", "--episodes", "2", "--out", str(out), "--no-progress"])
+    start = SEED_RANGES["policy_test"][0]
+    assert [e["reset_seed"] for e in first["episodes"]] == [start, start + 1]
+    assert first["max_steps"] == 50 and first["arm"] == "wam" and first["train_seed"] == 0  # make_env's PullCube length
+    assert all(1 <= e["steps"] <= 50 for e in first["episodes"])
+    assert first["train"]["autoencoder_sha256"] == file_sha256(tiny_pack / "autoencoder" / "model.safetensors")
+    more = main(["--policy", str(policy_dir), "--task", "PullCube", "--episodes", "3", "--out", str(out), "--no-progress"])
+    assert more["n"] == 3 and more["episodes"][:2] == first["episodes"]  # the first two were kept, not rerun
+    load_result(out)
+    with pytest.raises(SystemExit, match="split"):
+        main(["--policy", str(policy_dir), "--task", "PullCube", "--episodes", "1", "--split", "val", "--out", str(out)])
+    expert = main(["--policy", "expert", "--task", "PullCube", "--episodes", "1", "--out", str(tmp_path / "e.json"), "--no-progress"])
+    assert expert["successes"] == 1 and expert["episodes"][0]["steps"] < 50  # the expert solves it and stops early
+    zero = main(["--policy", "zero", "--task", "PullCube", "--episodes", "1", "--out", str(tmp_path / "z.json"), "--no-progress"])
+    assert zero["successes"] == 0 and zero["episodes"][0]["steps"] == 50
+
+
+def test_reset_seeds_stay_inside_the_reserved_ranges():
+    from training.evaluate_policy import main, reset_seeds
+
+    lo, hi = SEED_RANGES["policy_val"]
+    assert reset_seeds("val", 5, 3) == [lo + 5, lo + 6, lo + 7]
+    with pytest.raises(ValueError, match="policy_test"):
+        reset_seeds("test", SEED_RANGES["policy_test"][1] - SEED_RANGES["policy_test"][0] - 1, 2)
+    with pytest.raises(SystemExit, match="outside"):
+        main(["--policy", "zero", "--task", "PullCube", "--episodes", "5", "--seed", "-1", "--out", "/tmp/never.json"])
+
+
+def _result(arm, seed, successes, task="PullCube", first=41_000):
+    return {"kind": KIND, "task": task, "split": "test", "arm": arm, "train_seed": seed, "max_steps": 50,
+            "train": {"minutes": 10.0} if seed is not None else None,
+            "episodes": [{"reset_seed": first + i, "success": bool(s), "steps": 10} for i, s in enumerate(successes)]}
+
+
+def test_summary_gives_cis_per_arm_and_the_paired_difference(tmp_path):
+    from training.evaluate_policy import main
+
+    rng = np.random.default_rng(0)
+    files = []
+    runs = [_result("wam", s, rng.random(40) < 0.8) for s in range(3)] + [_result("bc", s, rng.random(40) < 0.2) for s in range(3)]
+    runs.append(_result("expert", None, np.ones(40)))
+    runs.append(_result("bc", 3, rng.random(40) < 0.2))  # a BC seed without its WAM twin: left out of the pairing
+    for i, r in enumerate(runs):
+        files.append(tmp_path / f"eval_{i}.json")
+        files[-1].write_text(json.dumps(r))
+    summary = summarize([load_result(f) for f in files])
+    by_arm = {r["arm"]: r for r in summary["arms"]}
+    wam_rate = np.mean([e["success"] for r in runs[:3] for e in r["episodes"]])
+    assert by_arm["wam"]["mean"] == pytest.approx(wam_rate)
+    assert by_arm["wam"]["low"] <= wam_rate <= by_arm["wam"]["high"]
+    assert by_arm["wam"]["train_seeds"] == [0, 1, 2] and by_arm["wam"]["episodes_per_seed"] == 40
+    assert by_arm["expert"]["mean"] == 1.0 and by_arm["expert"]["train_seeds"] == [None]
+    (diff,) = summary["differences"]
+    bc_rate = np.mean([e["success"] for r in runs[3:6] for e in r["episodes"]])
+    assert diff["arms"] == ("wam", "bc") and diff["train_seeds"] == [0, 1, 2]
+    assert diff["mean"] == pytest.approx(wam_rate - bc_rate)
+    assert 0 < diff["low"] <= diff["mean"] <= diff["high"]  # 0.8 vs 0.2 over 120 episodes each is clearly resolved
+    table = tmp_path / "table.md"
+    text = main(["--summarize", *map(str, files), "--out", str(table)])
+    assert "| PullCube | test | wam | 0, 1, 2 | 40 |" in text and "wam − bc" in text and table.read_text().startswith("<!--")
+    assert markdown(summary) in table.read_text()
+    (tmp_path / "bad.json").write_text("{}")
+    with pytest.raises(SystemExit, match="not a policy evaluation"):
+        main(["--summarize", str(tmp_path / "bad.json"), "--out", str(table)])
