@@ -111,12 +111,20 @@ def latent_scatter(coords: np.ndarray, colour: np.ndarray, colour_name: str, hov
     return fig
 
 
-def evaluation_bars(names: list[str], values: list[float | None], metric: str, better: str) -> go.Figure:
-    """One bar per method for the final-frame ``metric``."""
+def evaluation_bars(names: list[str], values: list[float | None], metric: str, better: str,
+                    intervals: list | None = None) -> go.Figure:
+    """One bar per method for the final-frame ``metric``; ``intervals`` ``[(low, high) | None]`` draw 95 % CIs."""
     colours = [METHOD_COLOURS.get(n.split("@")[0], "#888") for n in names]
-    fig = go.Figure(go.Bar(x=[method_label(n) for n in names], y=[np.nan if v is None else v for v in values], marker_color=colours,
+    y = [np.nan if v is None else v for v in values]
+    error = None
+    if intervals and any(iv is not None for iv in intervals):
+        up = [np.nan if iv is None or v is None else iv[1] - v for iv, v in zip(intervals, values)]
+        down = [np.nan if iv is None or v is None else v - iv[0] for iv, v in zip(intervals, values)]
+        error = dict(type="data", array=up, arrayminus=down, color="#333", thickness=1.2, width=4)
+    fig = go.Figure(go.Bar(x=[method_label(n) for n in names], y=y, marker_color=colours, error_y=error,
                            text=["n/a" if v is None else f"{v:.3g}" for v in values], textposition="outside"))
-    top = np.nanmax([np.nan if v is None else v for v in values])
+    highs = [iv[1] for iv in (intervals or []) if iv is not None and np.isfinite(iv[1])]
+    top = np.nanmax([np.nan if v is None else v for v in values] + highs)
     fig.update_layout(**{**_LAYOUT, "height": 380, "margin": dict(l=60, r=20, t=50, b=90)},
                       title=dict(text=f"Final frame: {metric} ({better} is better)", font=dict(size=14)),
                       yaxis=dict(title=metric, range=[0, top * 1.18] if np.isfinite(top) and top > 0 else None),
@@ -132,4 +140,44 @@ def matched_steps(alpha: np.ndarray, matched: np.ndarray, horizon: int, t0: int)
     fig.update_layout(**{**_LAYOUT, "height": 280, "legend": dict(x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.8)")},
                       xaxis=dict(title="α (0 = noise or A, 1 = the latent action or B)"),
                       yaxis=dict(title="matched time step"))
+    return fig
+
+
+def plan_costs(best: list[float], elite: list[float], mean: list[float], plan_cost: float, method: str = "rla") -> go.Figure:
+    """Cost per CEM iteration: the best candidate, the elites' mean, all candidates' mean, and the returned plan."""
+    it = list(range(1, len(best) + 1))
+    colour = METHOD_COLOURS.get(method, "#4f46e5")
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=it, y=mean, mode="lines+markers", name="all candidates (mean)", line=dict(color="#9aa0a6")))
+    fig.add_trace(go.Scatter(x=it, y=elite, mode="lines+markers", name="elites (mean)", line=dict(color=colour, dash="dot")))
+    fig.add_trace(go.Scatter(x=it, y=best, mode="lines+markers", name="best candidate", line=dict(color=colour)))
+    fig.add_trace(go.Scatter(x=[it[0], it[-1]], y=[plan_cost, plan_cost], mode="lines", name="the plan",
+                             line=dict(color="#e11d48", dash="dash")))
+    fig.update_layout(**{**_LAYOUT, "height": 280, "legend": dict(orientation="h", yanchor="top", y=-0.25, x=0),
+                         "margin": dict(l=55, r=20, t=30, b=80)},
+                      xaxis=dict(title="CEM iteration", tickvals=it), yaxis=dict(title="token distance to the goal ↓"))
+    return fig
+
+
+def elite_actions(elites: np.ndarray, plan: np.ndarray, names: list[str], low: float = -1.0, high: float = 1.0) -> go.Figure:
+    """The last CEM iteration's elites ``(E, H, A)`` as dots and the plan ``(H, A)`` as diamonds, grouped by chunk."""
+    e, h, a = elites.shape
+    palette = ["#4f46e5", "#e8710a", "#0f9d58", "#d93025", "#9334e6", "#12b5cb", "#f9ab00", "#5f6368"]
+    width = 0.8 / a  # each action gets a slot inside its chunk's group
+    jitter = (np.arange(e) / max(e - 1, 1) - 0.5) * width * 0.6  # (E,) spread the dots, deterministically
+    fig = go.Figure()
+    for j in range(a):
+        centre = np.arange(1, h + 1) + (j - (a - 1) / 2) * width  # (H,)
+        colour = palette[j % len(palette)]
+        fig.add_trace(go.Scatter(x=(centre[None] + jitter[:, None]).reshape(-1).tolist(), y=elites[:, :, j].reshape(-1).tolist(),
+                                 mode="markers", name=names[j], legendgroup=names[j],
+                                 marker=dict(color=colour, size=5, opacity=0.55), hovertemplate=f"{names[j]}: %{{y:.2f}}<extra>elite</extra>"))
+        fig.add_trace(go.Scatter(x=centre.tolist(), y=plan[:, j].tolist(), mode="markers", name=f"{names[j]} (plan)", legendgroup=names[j],
+                                 showlegend=False, marker=dict(symbol="diamond", size=12, color=colour, line=dict(color="white", width=1)),
+                                 hovertemplate=f"{names[j]}: %{{y:.2f}}<extra>plan</extra>"))
+    pad = 0.05 * (high - low)
+    fig.update_layout(**{**_LAYOUT, "height": 280, "legend": dict(orientation="h", yanchor="top", y=-0.2, x=0),
+                         "margin": dict(l=55, r=20, t=30, b=70)},
+                      xaxis=dict(tickvals=list(range(1, h + 1)), ticktext=[f"chunk {c}" for c in range(1, h + 1)], range=[0.5, h + 0.5]),
+                      yaxis=dict(title="action (elites ·, plan ◆)", range=[low - pad, high + pad]))
     return fig

@@ -111,7 +111,8 @@ def token_distances(decoded: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     assert decoded.ndim == 3 and real.ndim == 3 and decoded.shape[1:] == real.shape[1:], (
         f"decoded {tuple(decoded.shape)} and real {tuple(real.shape)} must both be (·, N, D)"
     )
-    return (decoded[:, None] - real[None]).abs().mean(dim=(-1, -2))
+    n = decoded.shape[1] * decoded.shape[2]
+    return torch.cdist(decoded.reshape(len(decoded), n).double(), real.reshape(len(real), n).double(), p=1).float() / n
 
 
 def match_frames(decoded: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from rla.interpolate import lerp, match_frames, token_distances
+from rla.interpolate import lerp, token_distances
 
 PATHS = ("rla", "token_line", "decoded_line")
 PATH_LABELS = {"rla": "RLA: noise → u, decoded", "token_line": "null: straight line z_t → z_{t+k}",
@@ -64,8 +64,9 @@ def score_path(path: torch.Tensor, real: torch.Tensor, alpha: torch.Tensor) -> d
     alpha = torch.as_tensor(alpha, dtype=torch.float32).reshape(-1)
     assert path.shape[0] == alpha.numel(), f"{path.shape[0]} points but {alpha.numel()} weights"
     target = torch.round(alpha * k).long()  # (P,)
-    error = token_distances(path, real)[torch.arange(len(target)), target].mean()
-    matched, _ = match_frames(path, real)
+    d = token_distances(path, real)  # (P, k+1)
+    matched = d.argmin(dim=1)  # the closest real frame, as rla.interpolate.match_frames
+    error = d[torch.arange(len(target)), target].mean()
     return {"error": float(error), "rho": spearman(alpha.numpy(), matched.numpy()), "matched": matched.numpy()}
 
 

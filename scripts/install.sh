@@ -13,4 +13,6 @@ PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -r requirements.txt
-.venv/bin/python -c "import rla, torch; print('rla', rla.__version__, '| torch', torch.__version__)"
+# the project itself, editable, so `import rla` works from any folder (its dependencies came from requirements.txt)
+.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .
+(root=$PWD; cd / && "$root/.venv/bin/python" -c "import rla, torch; print('rla', rla.__version__, 'from', rla.__file__, '| torch', torch.__version__)")

@@ -11,18 +11,22 @@ from app.plots import empty_figure, evaluation_bars
 from app.widgets import plot_panel
 
 METRICS = {  # metric → (title, which way is better)
-    "token_l1": ("L1", "lower"), "token_l1_moving": ("L1 moving", "lower"),
-    "ssim": ("SSIM", "higher"), "ssim_fg": ("SSIM fg", "higher"),
-    "psnr": ("PSNR", "higher"), "psnr_fg": ("PSNR fg", "higher"), "lpips": ("LPIPS", "lower"),
+    "token_l1_moving": ("L1 moving", "lower"), "gmsd_fg": ("GMSD fg", "lower"), "psnr_fg": ("PSNR fg", "higher"),
+    "ssim_fg": ("SSIM fg", "higher"), "energy": ("energy", "lower"), "token_l1": ("L1", "lower"),
+    "ssim": ("SSIM", "higher"), "psnr": ("PSNR", "higher"), "lpips": ("LPIPS", "lower"),
 }
 LONG = {"token_l1": "token L1", "token_l1_moving": "token L1 on moving patches", "ssim": "SSIM", "ssim_fg": "SSIM on the foreground",
-        "psnr": "PSNR (dB)", "psnr_fg": "PSNR on the foreground (dB)", "lpips": "LPIPS"}
+        "psnr": "PSNR (dB)", "psnr_fg": "PSNR on the foreground (dB)", "lpips": "LPIPS",
+        "gmsd_fg": "GMSD on the foreground (blur- and speckle-sensitive)", "energy": "energy score of the samples (moving tokens)"}
 STEP_CHOICES = [1, 3, 10, 30]
 INTRO = """The paper's protocol: from a real frame, roll out a few chunks of the *recorded* actions with each
-method, and score the **final** frame against the real one (token L1, SSIM, PSNR; LPIPS when its weights are
-on disk). *Copy* predicts that nothing moves: a method must beat it to be useful. The *ceiling* decodes the
+method, and score the **final** frame against the real one (token L1, GMSD, SSIM, PSNR; LPIPS when its weights
+are on disk). Stochastic models are scored as one sample, from zero noise (*zero*) and as the mean of 8 samples
+(*mean8*). *Copy* predicts that nothing moves: a method must beat it to be useful. The *ceiling* decodes the
 latent action of the real future (it cheats): the gap from RLA-WM to it is the dynamics' share of the error.
-Whole-frame scores are dominated by the static background, so the *moving* and *fg* variants matter most."""
+Whole-frame scores are dominated by the static background, so the *moving* and *fg* variants matter most.
+The pack's **stored results** come from its recorded test split with 95 % intervals over training seeds and
+episodes; a run here on a few example episodes is a demonstration, and its intervals are wide."""
 
 
 def episode_items(episodes, num_chunks: int, chunk: int, start: int) -> tuple[list[dict], list[str]]:
@@ -36,6 +40,7 @@ def episode_items(episodes, num_chunks: int, chunk: int, start: int) -> tuple[li
         ends = [start + (c + 1) * chunk for c in range(num_chunks)]
         fg = getattr(ep, "foreground", None)
         items.append({
+            "episode_id": str(ep.episode_id),
             "frame_0": ep.frames[start],
             "actions": np.asarray(ep.actions[start:end], dtype=np.float32).reshape(num_chunks, chunk, -1),
             "frames": ep.frames[ends],
@@ -52,7 +57,8 @@ def table(results: dict):
     for name, entry in results.get("methods", {}).items():
         final = entry.get("final", {})
         cost = entry.get("cost") or {}
-        rows.append([short_label(name)] + [_round(final.get(m)) for m in METRICS]
+        ci = entry.get("ci") or {}
+        rows.append([short_label(name)] + [_cell(final.get(m), ci.get(m)) for m in METRICS]
                     + [_round(cost.get("gflops")), _round(cost.get("ms_median"))])
     frame = pd.DataFrame(rows, columns=HEADERS)
     return frame[[c for c in frame.columns if c == "method" or frame[c].notna().any()]]
@@ -62,14 +68,25 @@ def _round(v):
     return None if v is None else float(f"{v:.3g}")
 
 
+def _cell(value, ci: dict | None):
+    """``mean [low, high]`` when a finite 95 % interval exists, else the rounded mean."""
+    if value is None:
+        return None
+    if ci and np.isfinite(ci.get("low", np.nan)) and np.isfinite(ci.get("high", np.nan)):
+        return f"{value:.3g} [{ci['low']:.3g}, {ci['high']:.3g}]"
+    return f"{value:.3g}"
+
+
 HEADERS = ["method"] + [METRICS[m][0] for m in METRICS] + ["GFLOPs", "ms"]
 SHORT = {"rla": "RLA-WM", "regression": "regression", "token_flow": "token flow", "copy": "copy (floor)",
          "rla_true_latent": "ceiling: true latent"}
 
 
 def short_label(name: str) -> str:
-    base, _, steps = name.partition("@")
-    return SHORT.get(base, base) + (f" @{steps}" if steps else "")
+    """``rla@10 mean8`` → ``RLA-WM @10 mean8``, ``token_flow zero`` → ``token flow zero``."""
+    head, _, mode = name.partition(" ")
+    base, _, steps = head.partition("@")
+    return SHORT.get(base, base) + (f" @{steps}" if steps else "") + (f" {mode}" if mode else "")
 
 
 def build(ctx) -> None:
@@ -93,8 +110,9 @@ def build(ctx) -> None:
             summary = gr.Markdown("Pick episodes and press **Run evaluation**.", label="Summary", elem_id="evaluate-summary")
             results_table = gr.Dataframe(headers=HEADERS, label="Scores", interactive=False, wrap=True,
                                          column_widths=["22%"] + ["8.5%"] * (len(HEADERS) - 1))
-            gr.Markdown("L1: token L1 (lower is better) · SSIM, PSNR (dB): decoded frame (higher is better) · fg: foreground "
-                        "only · moving: patches that change · GFLOPs and ms: cost of one predicted chunk", elem_classes=["caption"])
+            gr.Markdown("mean [95 % CI] · L1: token L1 and GMSD (lower is better) · SSIM, PSNR (dB): decoded frame (higher is "
+                        "better) · fg: foreground only · moving: patches that change · energy: energy score of the samples · "
+                        "GFLOPs and ms: cost of one predicted chunk", elem_classes=["caption"])
             chart = plot_panel("Comparison", "final-frame score per method; pick the metric on the left")
     results_state = gr.State(None)
 
@@ -130,8 +148,8 @@ def build(ctx) -> None:
         if skipped:
             gr.Warning(f"Skipped episodes too short for {n_chunks}×{chunk} steps from frame {start_t}: {', '.join(skipped)}")
         progress(0.0, desc="encoding frames")
-        res = evaluate_pack(pack, items, rla_steps=tuple(sorted(rla_steps)), cost=bool(with_cost),
-                            progress=lambda f, msg: progress(f, desc=msg))
+        res = evaluate_pack(pack, items, rla_steps=tuple(sorted(rla_steps)), cost=bool(with_cost), modes=("sample", "zero", "mean"),
+                            num_samples=8, progress=lambda f, msg: progress(f, desc=msg))
         return (res, _summary(res, "this run"), table(res), _chart(res, chart_metric))
 
     @guarded("show the stored results")
@@ -154,9 +172,17 @@ def build(ctx) -> None:
 
 def _summary(res: dict, where: str) -> str:
     p = res.get("protocol", {})
-    lp = "LPIPS on" if p.get("lpips") else "LPIPS unavailable (no AlexNet weights on disk)"
-    return (f"**Results ({where})** · {p.get('episodes', '?')} episodes × {p.get('num_chunks', '?')} chunks of "
-            f"{p.get('chunk', '?')} steps · encoder `{p.get('encoder', '?')}` · foreground from {p.get('foreground', '?')} · {lp}")
+    lp = "LPIPS on" if p.get("lpips") else "LPIPS unavailable (no AlexNet weights on disk): GMSD stands in"
+    text = (f"**Results ({where})** · {p.get('split', 'chosen')} episodes: {p.get('episodes', '?')}, windows: {p.get('windows', '?')}"
+            f" · {p.get('num_chunks', '?')} chunks of {p.get('chunk', '?')} steps, final frame · training seeds: {p.get('training_seeds', 1)}"
+            f" · encoder `{p.get('encoder', '?')}` · foreground from {p.get('foreground', '?')} · {lp}")
+    if p.get("reported"):
+        text += f" · the reported RLA-WM row, named before the test run: **{p['reported']}**"
+    verdicts = [f"{pair}: {d['token_l1_moving']['verdict']}" for pair, d in res.get("comparisons", {}).items()
+                if "token_l1_moving" in d and pair.startswith(p.get("reported", "\0") + " −")]
+    if verdicts:
+        text += "\n\nOn moving-token L1 (95 % CI of the paired difference): " + "; ".join(verdicts)
+    return text
 
 
 def _chart(res: dict, metric: str):
@@ -167,4 +193,8 @@ def _chart(res: dict, metric: str):
     values = [methods[n].get("final", {}).get(metric) for n in names]
     if all(v is None for v in values):
         return empty_figure(f"{LONG[metric]} is not available for these results")
-    return evaluation_bars(names, values, LONG[metric], METRICS[metric][1])
+    intervals = []
+    for n in names:
+        ci = (methods[n].get("ci") or {}).get(metric)
+        intervals.append((ci["low"], ci["high"]) if ci and np.isfinite(ci["low"]) and np.isfinite(ci["high"]) else None)
+    return evaluation_bars(names, values, LONG[metric], METRICS[metric][1], intervals)

@@ -76,7 +76,7 @@ def test_recorded_actions_of_another_robot_fall_back_to_the_sliders(client):
     out = rollout(client, episode="stick-0", recorded=True, chunks=2)
     assert out[0] is not None and "with your actions" in status(out)
     summary, table, _ = client.predict(["stick-0", "synthetic-0"], 2, 0, [3], False, "psnr", api_name="/evaluate")
-    assert "1 episodes" in summary  # the 3-D episode was skipped
+    assert "episodes: 1," in summary  # the 3-D episode was skipped
     with pytest.raises(AppError, match="None of the chosen episodes"):
         client.predict(["stick-0"], 2, 0, [3], False, "psnr", api_name="/evaluate")
 
@@ -215,10 +215,14 @@ def test_latent_map_with_my_pair_and_a_selected_point(client):
 def test_evaluate(client):
     state_free = client.predict(["synthetic-0", "synthetic-1"], 2, 0, [1, 3], False, "psnr", api_name="/evaluate")
     summary, table, chart = state_free
-    assert "2 episodes × 2 chunks" in summary
+    assert "episodes: 2, windows: 2 · 2 chunks" in summary
     methods = [row[0] for row in table["data"]]
-    assert methods[:5] == ["RLA-WM @1", "RLA-WM @3", "regression", "token flow", "copy (floor)"]
-    assert json.loads(chart["plot"])["data"][0]["type"] == "bar"
+    assert methods[:7] == ["RLA-WM @1", "RLA-WM @1 zero", "RLA-WM @1 mean8", "RLA-WM @3", "RLA-WM @3 zero", "RLA-WM @3 mean8", "regression"]
+    assert {"token flow", "token flow zero", "token flow mean8", "copy (floor)"} <= set(methods)
+    # two episodes: every score comes with its 95 % interval, and the chart draws it
+    assert all("[" in str(cell) for cell in table["data"][0][1:4])
+    bars = json.loads(chart["plot"])["data"][0]
+    assert bars["type"] == "bar" and "error_y" in bars
 
 
 @pytest.mark.parametrize("args, message", [(([], 3, 0, [3], False, "psnr"), "at least one"),
@@ -262,15 +266,23 @@ def test_stored_results_of_a_pack(client, tiny_pack, tmp_path):
     import shutil
 
     pack = shutil.copytree(tiny_pack, tmp_path / "with-results")
-    methods = {name: {"final": {"token_l1": v, "psnr": 20 + v, "lpips": None}, "cost": {"gflops": 1.5, "ms_median": 9.0}}
-               for name, v in [("rla@10", 0.1), ("regression", 0.2), ("copy", 0.3)]}
-    results = {"training": {}, "evaluation": {"protocol": {"episodes": 20, "num_chunks": 3, "chunk": 10}, "methods": methods}}
+    methods = {name: {"final": {"token_l1": v, "psnr": 20 + v, "lpips": None}, "cost": {"gflops": 1.5, "ms_median": 9.0},
+                      "ci": {"token_l1": {"mean": v, "low": v - 0.01, "high": v + 0.02}}}
+               for name, v in [("rla@10 mean8", 0.1), ("regression", 0.2), ("copy", 0.3)]}
+    comparisons = {"rla@10 mean8 − regression": {"token_l1_moving": {"mean": -0.1, "low": -0.12, "high": -0.08,
+                                                                    "verdict": "rla@10 mean8 beats regression"}}}
+    protocol = {"episodes": 20, "windows": 60, "split": "test", "training_seeds": 3, "num_chunks": 3, "chunk": 10, "reported": "rla@10 mean8"}
+    results = {"evaluation": {"protocol": protocol, "methods": methods, "comparisons": comparisons}}
     (pack / "results.json").write_text(json.dumps(results))
     client.predict(str(pack), api_name="/load_pack")
     summary, table, chart = client.predict("token_l1", api_name="/stored_results")
-    assert "stored with the pack" in summary and "20 episodes × 3 chunks of 10 steps" in summary
-    assert [r[0] for r in table["data"]] == ["RLA-WM @10", "regression", "copy (floor)"]
-    assert json.loads(chart["plot"])["data"][0]["y"] == [0.1, 0.2, 0.3]
+    assert "stored with the pack" in summary and "test episodes: 20, windows: 60 · 3 chunks of 10 steps" in summary
+    assert "training seeds: 3" in summary and "rla@10 mean8 − regression: rla@10 mean8 beats regression" in summary
+    assert [r[0] for r in table["data"]] == ["RLA-WM @10 mean8", "regression", "copy (floor)"]
+    l1 = table["headers"].index("L1")
+    assert table["data"][0][l1] == "0.1 [0.09, 0.12]"
+    bars = json.loads(chart["plot"])["data"][0]
+    assert bars["y"] == [0.1, 0.2, 0.3] and bars["error_y"]["array"] == pytest.approx([0.02, 0.02, 0.02])
 
 
 def test_example_episode_pairs_are_placed_on_the_map(client, tiny_pack):
