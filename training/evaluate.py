@@ -29,11 +29,11 @@ COLUMNS = [("token_l1_moving", "token L1 moving ↓", 4), ("gmsd_fg", "GMSD fg �
            ("ssim_fg", "SSIM fg ↑", 3), ("energy", "energy ↓", 4), ("token_l1", "token L1 ↓", 4), ("lpips", "LPIPS ↓", 3)]
 
 
-def eval_items(packs: list, data, split: str, num_chunks: int, chunk: int, stride: int) -> list[dict]:
-    """Every window of the packs' recorded ``split`` (all task episodes with ``split='all'``)."""
-    from rla.data import ChunkEvalSet, load_episodes
+def eval_items(packs: list, episodes: list, split: str, num_chunks: int, chunk: int, stride: int) -> list[dict]:
+    """Every window of the packs' recorded ``split`` among ``episodes`` (all task episodes with ``split='all'``)."""
+    from rla.data import ChunkEvalSet
 
-    episodes = [ep for ep in load_episodes(data) if ep.task != "play"]  # Table 1 scores task episodes
+    episodes = [ep for ep in episodes if ep.task != "play"]  # Table 1 scores task episodes
     if split != "all":
         splits = packs[0].splits
         if splits is None:
@@ -145,7 +145,9 @@ def main(argv=None) -> dict:
 
         if Path(folder).exists():
             packs[0].baselines[name] = RegressionWorldModel.load(folder)
-    items = eval_items(packs, args.data, args.split, args.chunks, args.chunk, args.stride)
+    from rla.data import load_episodes
+
+    items = eval_items(packs, load_episodes(args.data), args.split, args.chunks, args.chunk, args.stride)
     cfg = EvalConfig(rla_steps=tuple(args.steps), noise_seeds=tuple(args.noise_seeds), num_samples=args.samples, cost=not args.no_cost)
     rep = args.reported
     comparisons = reported_comparisons(rep, args.steps)
