@@ -28,9 +28,8 @@ def apply_latent(pack, z_t: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor
 
 
 def standardise(pack, u: torch.Tensor) -> torch.Tensor:
-    """``u`` in units of the training latents' spread (the world model's statistics)."""
-    dyn = pack.dynamics
-    return (u - dyn.u_mean) / dyn.u_std
+    """``u`` in units of the training latents' spread (the world model's statistics; whitened if it whitens)."""
+    return pack.dynamics.standardize(u)
 
 
 def latent_image(pack, u: torch.Tensor, width: int = 480) -> np.ndarray:
@@ -56,7 +55,7 @@ def map_latent(pack, i: int) -> torch.Tensor:
     """Point ``i`` of the latent map back as a raw latent action ``(1, Q, C)``."""
     dyn = pack.dynamics
     x = torch.from_numpy(np.asarray(pack.latent_map.latents[i], dtype=np.float32)).view(1, *dyn.u_mean.shape)
-    return x * dyn.u_std + dyn.u_mean
+    return dyn.unstandardize(x)
 
 
 def patch_error(pack, z_pred: torch.Tensor, z_true: torch.Tensor) -> np.ndarray:
