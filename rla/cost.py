@@ -20,9 +20,20 @@ class Cost:
         return asdict(self)
 
 
+def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+    from torch.utils.flop_counter import sdpa_flop_count
+
+    return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+
 def count_flops(fn, *args, **kwargs) -> int:
-    """Total FLOPs of ``fn(*args, **kwargs)`` as counted by ``torch.utils.flop_counter``."""
-    with FlopCounterMode(display=False) as counter:
+    """Total FLOPs of ``fn(*args, **kwargs)`` as counted by ``torch.utils.flop_counter``.
+
+    Attention on the CPU runs ``_scaled_dot_product_flash_attention_for_cpu``, which torch's
+    counter does not know (it counted 0 FLOPs for it): it is counted here like the GPU kernels.
+    """
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
+    with FlopCounterMode(display=False, custom_mapping=mapping) as counter:
         fn(*args, **kwargs)
     return int(counter.get_total_flops())
 

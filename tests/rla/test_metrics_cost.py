@@ -63,3 +63,14 @@ def test_latent_map_projects_points_onto_their_neighbours(tmp_path):
     assert np.array_equal(m2.meta["t"], np.arange(50))
     with pytest.raises(ValueError, match="latent size"):
         m.project(np.zeros((1, 5)))
+
+
+def test_flop_count_of_an_attention_block_matches_a_hand_count():
+    from rla.layers import Block
+
+    b, n, w, heads = 2, 10, 16, 4
+    block = Block(w, heads, mlp_ratio=4.0)
+    # q (W×W), k and v (W×2W), output projection (W×W), MLP (W×4W and 4W×W): 12·W² multiply-adds per
+    # token; scores Q·Kᵀ and the weighted sum of V: N·W each per token; 2 FLOPs per multiply-add
+    hand = 2 * b * n * 12 * w * w + 2 * 2 * b * n * n * w
+    assert count_flops(block, torch.randn(b, n, w)) == hand
