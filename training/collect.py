@@ -286,4 +286,6 @@ def main(argv: list[str] | None = None) -> CollectResult:
 
 
 if __name__ == "__main__":
-    main()
+    from training.common import cli
+
+    cli(main)

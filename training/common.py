@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,3 +119,29 @@ def check_one_action_space(episodes: list) -> None:
 def write_json(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=float))
+
+
+def cli(main) -> None:
+    """Run a ``python -m training.X`` entry point: bad input prints its message and exits 2
+    (no traceback); ``--debug`` anywhere on the command line keeps the traceback."""
+    from rla.data import DatasetError
+    from rla.hub import CheckpointError
+    from rla.pack import PackError
+
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        main()
+    except SystemExit as err:
+        if isinstance(err.code, str):  # raise SystemExit("message"): a refusal, not a crash
+            if debug:
+                raise
+            print(f"error: {err.code}", file=sys.stderr)
+            sys.exit(2)
+        raise
+    except (DatasetError, PackError, CheckpointError, FileNotFoundError, ValueError) as err:
+        if debug:
+            raise
+        print(f"error: {err}\n(run with --debug for the traceback)", file=sys.stderr)
+        sys.exit(2)

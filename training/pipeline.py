@@ -409,4 +409,6 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from training.common import cli
+
+    cli(main)

@@ -95,4 +95,6 @@ def main(argv=None) -> list[Path]:
 
 
 if __name__ == "__main__":
-    main()
+    from training.common import cli
+
+    cli(main)

@@ -1,0 +1,16 @@
+"""Training entry points answer bad input with the message and exit 2; --debug keeps the traceback."""
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize("module, args, message", [
+    ("training.evaluate", ["--pack", "no/such/pack/here", "--data", "x", "--out", "o.json"], "model pack not found"),
+    ("training.train_world_model", ["--method", "regression", "--data", "/no/such/data", "--out", "o"], "/no/such/data"),
+])
+def test_bad_input_prints_the_message_and_exits_2(tmp_path, module, args, message):
+    run = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
+    debug = subprocess.run([sys.executable, "-m", module, *args, "--debug"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr and message in debug.stderr
