@@ -82,7 +82,7 @@ def build_demo(pack: str | None = None, *, episodes: list | EpisodeStore | None 
         policy: which packs the pack box loads (:class:`app.public.PackPolicy`; default: any, local mode).
     """
     from app.public import PackPolicy
-    from app.tabs import about, evaluate, interpolation, latent, latent_space, rollout
+    from app.tabs import about, evaluate, interpolation, latent, latent_space, policies, rollout
 
     store = episodes if isinstance(episodes, EpisodeStore) else EpisodeStore(episodes) if episodes is not None \
         else EpisodeStore.from_folder(examples_dir) if examples_dir else EpisodeStore.from_folder()
@@ -119,6 +119,8 @@ def build_demo(pack: str | None = None, *, episodes: list | EpisodeStore | None 
                 draw_map, map_inputs, map_outputs = latent_space.build(ctx)
             with gr.Tab("Evaluate", id="evaluate"):
                 evaluate.build(ctx)
+            with gr.Tab("Policies", id="policies"):
+                policies.build(ctx, live=not policy.public)
             with gr.Tab("About", id="about"):
                 about.build(ctx)
 
