@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.pipeline import PRESETS, run, seed_dir, train_all, wait
+from training.pipeline import PRESETS, jobs_for, run, seed_dir, train_all, wait
 
 VARIANTS = {  # name → (extra train_world_model flags, steps multiplier)
     "base": ([], 1),
@@ -43,10 +43,11 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.split(" (")[0]).strip("_").lower()
 
 
-def train_variants(preset, data: Path, work: Path, variants: dict) -> dict:
-    """Train every (variant, seed) dynamics, two processes at a time; returns their run folders."""
+def train_variants(preset, data: Path, work: Path, variants: dict, first: list | None = None) -> dict:
+    """Train every (variant, seed) dynamics, two processes at a time (after the commands ``first``);
+    returns their run folders."""
     ae = seed_dir(work, preset.seeds[0]) / "autoencoder" / "autoencoder"
-    todo, folders = [], {}
+    todo, folders = list(first or []), {}
     for name, (flags, mult) in variants.items():
         for seed in SEEDS:
             out = work / "ablate" / slug(name) / f"seed{seed}"
@@ -154,11 +155,13 @@ def main(argv=None) -> dict:
     torch.set_num_threads(2)
     preset = PRESETS[args.preset]
     variants = {k: v for k, v in VARIANTS.items() if args.variants is None or k in args.variants or k == "base"}
-    # the first-seed autoencoder and regression of the pipeline (trained here if missing)
-    timing: dict = {}
-    train_all(replace(preset, seeds=preset.seeds[:1], holdout_task=None), args.data, args.work, timing,
-              only={f"autoencoder{preset.seeds[0]}", f"regression{preset.seeds[0]}"})
-    folders = train_variants(preset, args.data, args.work, variants)
+    # the pipeline's first-seed autoencoder (trained first if missing) and regression (a reference, beside the variants)
+    seed = preset.seeds[0]
+    one = replace(preset, seeds=[seed], holdout_task=None)
+    train_all(one, args.data, args.work, {}, only={f"autoencoder{seed}"})
+    reg = next(j for j in jobs_for(one, args.work) if j.name == f"regression{seed}")
+    first = [] if reg.done.exists() else [reg.command(one, args.data, args.work, seed)]
+    folders = train_variants(preset, args.data, args.work, variants, first)
     results = score(preset, args.data, args.work, folders, variants, args.work / "ablate" / "scores.json")
     text = report(results)
     print(text)
