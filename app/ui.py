@@ -82,7 +82,7 @@ def build_demo(pack: str | None = None, *, episodes: list | EpisodeStore | None 
         policy: which packs the pack box loads (:class:`app.public.PackPolicy`; default: any, local mode).
     """
     from app.public import PackPolicy
-    from app.tabs import about, evaluate, interpolation, latent, latent_space, policies, rollout
+    from app.tabs import about, evaluate, interpolation, latent, latent_space, plan, policies, rollout
 
     store = episodes if isinstance(episodes, EpisodeStore) else EpisodeStore(episodes) if episodes is not None \
         else EpisodeStore.from_folder(examples_dir) if examples_dir else EpisodeStore.from_folder()
@@ -117,6 +117,8 @@ def build_demo(pack: str | None = None, *, episodes: list | EpisodeStore | None 
                 interpolation.build(ctx)
             with gr.Tab("Latent space", id="latent-space") as space_tab:
                 draw_map, map_inputs, map_outputs = latent_space.build(ctx)
+            with gr.Tab("Plan", id="plan"):
+                plan.build(ctx)
             with gr.Tab("Evaluate", id="evaluate"):
                 evaluate.build(ctx)
             with gr.Tab("Policies", id="policies"):
