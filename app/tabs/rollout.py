@@ -130,7 +130,7 @@ def build(ctx) -> dict:
             gr.Markdown(keys_help(info), elem_id="wm-keys")
             downloads = gr.File(label="Export: MP4 and GIF (predicted, real and baseline frames side by side, actions below) "
                                       "and the actions as JSON", file_count="multiple", interactive=False, elem_id="wm-downloads",
-                                height=120)
+                                visible=False)  # shown by the first export
             with gr.Accordion("Sampling and baselines", open=True):
                 steps = gr.Slider(1, 50, value=steps_default, step=1, label="Euler steps",
                                   info="flow-matching integration steps: more is slower and usually sharper")
@@ -144,7 +144,8 @@ def build(ctx) -> dict:
             with gr.Row():
                 latest = figure("Predicted frame", "RLA-WM, after the last chunk", height=260, elem_id="wm-latest")
                 real = figure("Real frame", "recorded, at the same step", height=260, elem_id="wm-real")
-                spread = figure("Spread over samples", "per-pixel std; bright = unsure", height=260, elem_id="wm-spread")
+                spread = figure("Spread over samples", "per-pixel std; bright = unsure (needs Samples ≥ 2)", height=260,
+                                elem_id="wm-spread")
             filmstrip = figure("Filmstrip", "the start frame, then the end of each chunk", elem_id="wm-filmstrip")
             change = figure("What changed", "in the last chunk, per patch, on one colour scale: predicted by each model, and real",
                             elem_id="wm-change")
@@ -224,7 +225,7 @@ def build(ctx) -> dict:
         if state is None or not state.num_chunks:
             raise user_error("Predict at least one chunk first, then export.", "Nothing to export")
         pack = require_pack(pack_key)
-        return export(state, pack, ctx.episodes, shown_methods(state, pack, bool(baselines)))
+        return gr.update(value=export(state, pack, ctx.episodes, shown_methods(state, pack, bool(baselines))), visible=True)
 
     undo_btn.click(undo, [ctx.pack_state, state, baselines], outputs, api_name="undo")
     reset_btn.click(reset, [ctx.pack_state, state, baselines], outputs, api_name="reset")
