@@ -132,10 +132,19 @@ def evaluation_bars(names: list[str], values: list[float | None], metric: str, b
     return fig
 
 
-def matched_steps(alpha: np.ndarray, matched: np.ndarray, horizon: int, t0: int) -> go.Figure:
-    """α along the interpolation path against the time step of the closest real frame."""
+NULL_COLOURS = ("#e8710a", "#0f9d58")  # null paths on the matched-steps plot, in order
+
+
+def matched_steps(alpha: np.ndarray, matched: np.ndarray, horizon: int, t0: int, nulls: dict | None = None) -> go.Figure:
+    """α along the interpolation path against the time step of the closest real frame.
+
+    ``nulls`` maps a legend name to the matched steps of a null path at the same α (drawn dashed).
+    """
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[t0, t0 + horizon], mode="lines", name="ideal: α·k", line=dict(dash="dot", color="#9aa0a6")))
+    for i, (name, steps) in enumerate((nulls or {}).items()):
+        fig.add_trace(go.Scatter(x=alpha, y=steps, mode="lines+markers", name=name, marker=dict(size=5),
+                                 line=dict(dash="dash", width=1.5, color=NULL_COLOURS[i % len(NULL_COLOURS)])))
     fig.add_trace(go.Scatter(x=alpha, y=matched, mode="lines+markers", name="closest real frame", line=dict(color=METHOD_COLOURS["rla"])))
     fig.update_layout(**{**_LAYOUT, "height": 280, "legend": dict(x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.8)")},
                       xaxis=dict(title="α (0 = noise or A, 1 = the latent action or B)"),

@@ -11,7 +11,9 @@ All functions are pure: tensors in, tensors out; no model is called here.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
+from scipy.stats import spearmanr
 
 PATHS = ("linear", "spherical")
 
@@ -130,24 +132,12 @@ def match_frames(decoded: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tenso
     return index, dist
 
 
-def rank_correlation(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Spearman's ρ between two 1-D sequences (ties get their mean rank); ``nan`` if either is constant."""
-    x, y = torch.as_tensor(x, dtype=torch.float64).reshape(-1), torch.as_tensor(y, dtype=torch.float64).reshape(-1)
-    assert x.shape == y.shape, f"sequences differ in length: {x.numel()} vs {y.numel()}"
-    rx, ry = _ranks(x), _ranks(y)
-    rx, ry = rx - rx.mean(), ry - ry.mean()
-    denom = rx.norm() * ry.norm()
-    if denom == 0:
+def rank_correlation(x, y) -> float:
+    """Spearman's ρ between two 1-D sequences (``scipy.stats.spearmanr``; ties get their mean rank);
+    ``nan`` if either is constant or shorter than 2."""
+    x = np.asarray(torch.as_tensor(x, dtype=torch.float64).reshape(-1))
+    y = np.asarray(torch.as_tensor(y, dtype=torch.float64).reshape(-1))
+    assert x.shape == y.shape, f"sequences differ in length: {x.size} vs {y.size}"
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return float("nan")
-    return float(rx @ ry / denom)
-
-
-def _ranks(v: torch.Tensor) -> torch.Tensor:
-    order = torch.argsort(v, stable=True)
-    ranks = torch.empty_like(v)
-    ranks[order] = torch.arange(len(v), dtype=v.dtype)
-    for value in torch.unique(v):  # average ranks over ties
-        tie = v == value
-        if tie.sum() > 1:
-            ranks[tie] = ranks[tie].mean()
-    return ranks
+    return float(spearmanr(x, y).statistic)

@@ -20,15 +20,13 @@ bootstrap CIs (by episode, :mod:`rla.stats`) on every mean and on the paired dif
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
-from rla.interpolate import lerp, token_distances
+from rla.interpolate import lerp, rank_correlation, token_distances
 
 PATHS = ("rla", "token_line", "decoded_line")
 PATH_LABELS = {"rla": "RLA: noise → u, decoded", "token_line": "null: straight line z_t → z_{t+k}",
@@ -40,17 +38,6 @@ def interior_alphas(k: int) -> torch.Tensor:
     if k < 1:
         raise ValueError(f"the horizon k must be >= 1, got {k}")
     return torch.arange(1, k, dtype=torch.float32) / k
-
-
-def spearman(x, y) -> float:
-    """Spearman's ρ (scipy); ``nan`` when either sequence is constant or shorter than 2."""
-    x, y = np.asarray(x, dtype=np.float64).reshape(-1), np.asarray(y, dtype=np.float64).reshape(-1)
-    assert x.shape == y.shape, f"sequences differ in length: {x.size} vs {y.size}"
-    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return float(spearmanr(x, y).statistic)
 
 
 def score_path(path: torch.Tensor, real: torch.Tensor, alpha: torch.Tensor) -> dict:
@@ -67,7 +54,7 @@ def score_path(path: torch.Tensor, real: torch.Tensor, alpha: torch.Tensor) -> d
     d = token_distances(path, real)  # (P, k+1)
     matched = d.argmin(dim=1)  # the closest real frame, as rla.interpolate.match_frames
     error = d[torch.arange(len(target)), target].mean()
-    return {"error": float(error), "rho": spearman(alpha.numpy(), matched.numpy()), "matched": matched.numpy()}
+    return {"error": float(error), "rho": rank_correlation(alpha, matched), "matched": matched.numpy()}
 
 
 def null_paths(z_t: torch.Tensor, z_k: torch.Tensor, d_0: torch.Tensor, d_1: torch.Tensor, alpha: torch.Tensor) -> dict:

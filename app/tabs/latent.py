@@ -1,6 +1,8 @@
 """Tab 2, Latent actions (``/encode_pair``, ``/transfer``): what a residual latent action holds."""
 from __future__ import annotations
 
+import functools
+
 import gradio as gr
 import numpy as np
 
@@ -12,7 +14,11 @@ from app.latents import apply_latent, encode_pair, latent_image, patch_error, pr
 from app.packs import require_pack
 from app.state import Pair
 from app.widgets import figure
+from rla.data.episodes import DatasetError
+from rla.data.states import load_states
 from rla.metrics import token_l1
+from rla.pack import PackError, resolve_pack
+from rla.probes import LinearProbes
 
 INTRO = """A **residual latent action** is a small code `u` (Q tokens × C numbers) that the RLA autoencoder
 squeezes out of the *difference* between the feature tokens of two frames. Its decoder rebuilds the
@@ -36,6 +42,65 @@ def _label(picked, other) -> str:
     return f"{ep_id if ep_id.startswith(task) else f'{task} · {ep_id}'} · t={picked.t}→{other.t}"
 
 
+PROBE_ROWS = {"tcp": "end-effector displacement (cm, x y z)", "object": "object displacement (cm, x y z)"}
+
+
+def pack_probes(pack_key: str) -> tuple[LinearProbes | None, str]:
+    """The pack's fitted probes (``probes.npz``, written by ``training.probe``), or ``None`` and why not."""
+    try:
+        path = resolve_pack(pack_key) / "probes.npz"
+    except PackError as err:
+        return None, f"No probes: {err}"
+    if not path.is_file():
+        return None, ("**Probes**: this pack has no `probes.npz`, so nothing is read off `u`. Fit them with "
+                      "`python -m training.probe --pack PACK --data DATA --out FILE` (or `training.properties`).")
+    return _load_probes(str(path), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _load_probes(path: str, mtime_ns: int) -> tuple[LinearProbes | None, str]:  # keyed on mtime: a refit file is reread
+    try:
+        return LinearProbes.load(path), ""
+    except ValueError as err:
+        return None, f"**Probes**: could not read them: {err}"
+
+
+def _vec(v: np.ndarray, scale: float = 1.0, digits: int = 1) -> str:
+    return " ".join(f"{x * scale:+.{digits}f}" for x in np.ravel(v))
+
+
+def probe_table(probes: LinearProbes, u: np.ndarray, episode, t: int | None, k: int | None) -> str:
+    """Markdown: what each probe reads off ``u (Q, C)`` beside the recorded value (when the pair is from an episode)."""
+    r2 = probes.info.get("r2", {})
+    head = (f"**Read off u by linear probes** (ridge, fitted on test pairs k = {probes.k} apart; held-out R² by episode: "
+            + ", ".join(f"{name} {r2[name]:.2f}" for name in probes.targets if name in r2) + "; see `docs/properties.md`)")
+    if k is not None and k != probes.k:
+        return f"{head}\n\nThe probes read pairs {probes.k} steps apart: set k = {probes.k} to read this pair."
+    read = probes.read(u)
+    truth: dict = {}
+    note = "" if episode is not None else f"\n\nUploaded pair: nothing recorded to compare with (read as if k = {probes.k})."
+    if episode is not None:
+        truth["action"] = np.asarray(episode.actions[t:t + k])
+        try:
+            states = load_states(episode)
+            truth |= {name: states.displacement(name, t, t + k) for name in PROBE_ROWS}
+        except DatasetError:
+            note = "\n\nThis episode has no recorded simulator states: only the actions are compared."
+    rows = ["| | read off u | recorded |", "|---|---|---|"]
+    for name, label in PROBE_ROWS.items():
+        if name in read:
+            rows.append(f"| {label} | {_vec(read[name], 100)} | {_vec(truth[name], 100) if name in truth else '—'} |")
+    if "action" in read:
+        a_hat = read["action"]  # (K, A)
+        rows.append(f"| action chunk, mean over the {len(a_hat)} steps | {_vec(a_hat.mean(0), digits=2)} | "
+                    f"{_vec(truth['action'].mean(0), digits=2) if 'action' in truth else '—'} |")
+        if "action" in truth:
+            err = float(np.abs(a_hat - truth["action"]).mean())
+            rows.append(f"| action chunk, mean abs error per step and dim | {err:.2f} | "
+                        f"reading all-zero actions: {float(np.abs(truth['action']).mean()):.2f} |")
+    return head + "\n\n" + "\n".join(rows) + note
+
+
 def build(ctx) -> None:
     gr.Markdown(INTRO)
     with gr.Row(equal_height=False):
@@ -50,6 +115,7 @@ def build(ctx) -> None:
                 code = figure("Latent action u", "rows: Q tokens, columns: C dims; blue < 0 < red, in training std",
                               height=200, elem_id="la-code")
                 stats = gr.Markdown(label="Numbers")
+            probe_view = gr.Markdown(label="Read off u", elem_id="la-probes")
     gr.Markdown("### Apply the latent action to another frame")
     with gr.Row(equal_height=False):
         with gr.Column(scale=4, min_width=330):
@@ -117,7 +183,21 @@ def build(ctx) -> None:
             lines.append("No real frame to compare with: the target episode ends before t + k.")
         return picture, "\n\n".join(lines)
 
-    encode_btn.click(encode, [ctx.pack_state, *pair.inputs], [ctx.pair_state, strip, code, stats], api_name="encode_pair")
+    @guarded("read the probes")
+    def read_probes(pack_key, source, episode, t, k, image_a, image_b):
+        pack = require_pack(pack_key)
+        before, after = pick_pair(ctx.episodes, pack.encoder.image_size, source, episode, t, k, image_a, image_b)
+        probes, why = pack_probes(pack_key)
+        if probes is None:
+            return why
+        u = encode_pair(pack, ctx.features, before.frame, after.frame)["u"][0].numpy()  # (Q, C)
+        if probes.targets[next(iter(probes.targets))].x_mean.size != u.size:
+            return f"This pack's probes.npz was fitted on latent actions of another size ({u.size} numbers here): refit it with `training.probe`."
+        horizon = None if before.episode is None else after.t - before.t
+        return probe_table(probes, u, before.episode, before.t, horizon)
+
+    encoded = encode_btn.click(encode, [ctx.pack_state, *pair.inputs], [ctx.pair_state, strip, code, stats], api_name="encode_pair")
+    encoded.success(read_probes, [ctx.pack_state, *pair.inputs], [probe_view], api_name="read_probes")
     if len(ctx.episodes):
         ids = ctx.episodes.showcase(3, *showcase_fit(ctx.default_info))
         rows = [[EPISODE, i, ctx.episodes.busiest(i, 10), 10] for i in ids]
@@ -125,5 +205,6 @@ def build(ctx) -> None:
                          example_labels=[f"{ctx.episodes.name(r[1])}, t={r[2]} → {r[2] + r[3]}" for r in rows],
                          label="Examples: one click encodes a pair")
         ex.load_input_event.then(encode, [ctx.pack_state, *pair.inputs], [ctx.pair_state, strip, code, stats],
-                                 api_visibility="private")
+                                 api_visibility="private").success(read_probes, [ctx.pack_state, *pair.inputs], [probe_view],
+                                                                api_visibility="private")
     transfer_btn.click(transfer, [ctx.pack_state, *pair.inputs, *target.inputs], [transfer_strip, transfer_stats], api_name="transfer")

@@ -74,4 +74,5 @@ def test_rank_correlation():
     assert rank_correlation(x, x * 3 + 1) == pytest.approx(1.0)
     assert rank_correlation(x, -x) == pytest.approx(-1.0)
     assert rank_correlation(x, torch.tensor([0, 0, 1, 1, 2, 2.0])) > 0.9  # ties
+    assert rank_correlation([1, 2, 3, 4], [4, 3, 1, 2]) == pytest.approx(-0.8)  # scipy's value, by hand: 1 − 6·18/60
     assert math.isnan(rank_correlation(x, torch.zeros(6)))

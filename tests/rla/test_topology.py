@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from rla.topology import PATHS, Window, interior_alphas, score_path, spearman, summarise, topology_scores, windows
+from rla.topology import PATHS, Window, interior_alphas, score_path, summarise, topology_scores, windows
 
 
 class IdentityAE:
@@ -54,12 +54,6 @@ def test_interior_alphas_leave_out_the_endpoints():
     assert interior_alphas(1).numel() == 0
     with pytest.raises(ValueError, match="k must be"):
         interior_alphas(0)
-
-
-def test_spearman_matches_known_values_and_is_nan_when_constant():
-    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
-    assert spearman([1, 2, 3, 4], [4, 3, 1, 2]) == pytest.approx(-0.8)
-    assert np.isnan(spearman([1, 2, 3], [5, 5, 5]))
 
 
 def test_the_real_frames_score_zero_error_and_perfect_order():

@@ -1,0 +1,94 @@
+"""The property views of the app: nulls and ρ on the Interpolation tab, probe readouts on the Latent actions tab."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from rla import ModelPack
+from rla.interpolate import alphas, interpolate, latent_noise, lerp, match_frames, rank_correlation
+
+EP, NOISE = "Example episode", "Noise → latent action"
+
+
+def _number(text: str, label: str) -> float:
+    m = re.search(re.escape(label) + r"\s*ρ = (-?\d+\.\d\d|undefined)", text)
+    assert m, f"no ρ for {label!r} in: {text}"
+    return float("nan") if m.group(1) == "undefined" else float(m.group(1))
+
+
+def _values(y) -> list:
+    """A plotly trace's values: a list, or a base64 typed array as plotly serialises numpy arrays."""
+    if isinstance(y, dict):
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
+    return list(y)
+
+
+def _same(reported: float, expected: float) -> bool:
+    return (np.isnan(reported) and np.isnan(expected)) or reported == pytest.approx(round(expected, 2), abs=1e-9)
+
+
+@pytest.fixture(scope="module")
+def pack(tiny_pack):
+    return ModelPack.load(tiny_pack)
+
+
+@torch.no_grad()
+def test_interpolation_reports_rho_of_the_path_beside_both_nulls(client, pack, episodes):
+    t, k, n, seed = 2, 8, 6, 0
+    strip, gif, at_alpha, fig, text = client.predict(NOISE, "linear", EP, "synthetic-1", t, k, None, None, "synthetic-1", 2, 4,
+                                                     n, seed, 0.5, api_name="/interpolate")
+    # the same numbers, computed with the library from the episode's frames
+    z = pack.encoder.encode(episodes[1].frames[t:t + k + 1])  # (k+1, N, D)
+    u = pack.autoencoder.encode(z[:1], z[-1:])[0]
+    noise = latent_noise(u, mean=pack.dynamics.u_mean, std=pack.dynamics.u_std, generator=torch.Generator().manual_seed(seed))
+    al = alphas(n)
+    z_dec = pack.autoencoder.decode(z[:1].expand(n, -1, -1), interpolate(noise, u, al))
+    expected = {
+        "RLA": match_frames(z_dec, z)[0],
+        "null: straight line in token space:": match_frames(lerp(z[0], z[-1], al), z)[0],
+        "null: straight line between the decoded ends:": match_frames(lerp(z_dec[0], z_dec[-1], al), z)[0],
+    }
+    for label, matched in expected.items():
+        rho = rank_correlation(al[1:-1], matched[1:-1])  # interior points only
+        assert _same(_number(text, label), rho), (label, rho, text)
+    assert "4 interior points" in text
+    traces = json.loads(fig["plot"])["data"]
+    names = [tr["name"] for tr in traces]
+    assert "null: straight line in token space" in names and "null: straight line between the decoded ends" in names
+    token_line = next(tr for tr in traces if tr["name"] == "null: straight line in token space")
+    assert _values(token_line["y"]) == (t + expected["null: straight line in token space:"].numpy()).tolist()
+
+
+def test_latent_tab_reads_the_pack_probes_beside_the_recorded_actions(client, tiny_pack, pack, episodes):
+    from rla.probes import LinearProbes
+    from tests.app.tiny import CHUNK
+    from training.probe import run_probes
+
+    path = tiny_pack / "probes.npz"
+    assert not path.exists()
+    assert "has no `probes.npz`" in client.predict(EP, "synthetic-1", 2, CHUNK, None, None, api_name="/read_probes")
+    with torch.no_grad():
+        tokens = [pack.encoder.encode(ep.frames) for ep in episodes]
+    report, probes = run_probes(pack, episodes, tokens, n_boot=100)
+    assert report["states_note"].startswith("no displacement probes")  # synthetic episodes have no simulator states
+    probes.save(path)
+    try:
+        text = client.predict(EP, "synthetic-1", 2, CHUNK, None, None, api_name="/read_probes")
+        with torch.no_grad():
+            u = pack.autoencoder.encode(tokens[1][2:3], tokens[1][2 + CHUNK:3 + CHUNK])[0].numpy()
+        read = LinearProbes.load(path).read(u)["action"].mean(0)
+        true = episodes[1].actions[2:2 + CHUNK].mean(0)
+        row = next(line for line in text.splitlines() if line.startswith("| action chunk, mean over"))
+        cells = [c.strip() for c in row.split("|")]
+        assert cells[2] == " ".join(f"{x:+.2f}" for x in read) and cells[3] == " ".join(f"{x:+.2f}" for x in true)
+        assert f"R² by episode: action {report['targets']['action']['features']['u']['mean']:.2f}" in text
+        assert "no recorded simulator states" in text
+        other_k = client.predict(EP, "synthetic-1", 2, CHUNK + 1, None, None, api_name="/read_probes")
+        assert f"set k = {CHUNK}" in other_k
+    finally:
+        path.unlink()
