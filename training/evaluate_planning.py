@@ -65,6 +65,8 @@ class BenchmarkConfig:
         from rla.data.tasks import get_task
 
         self.out = Path(self.out)
+        if self.out.suffix != ".json":
+            raise ValueError(f"--out names the summary, a .json file (the records go to the .jsonl beside it), got {self.out}")
         self.task = get_task(self.task).name
         if self.task not in OBJECT_GOAL:
             raise ValueError(f"task {self.task} has no object-to-goal distance; choose one of {', '.join(OBJECT_GOAL)}")

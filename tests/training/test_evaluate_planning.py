@@ -136,6 +136,8 @@ def test_config_checks_seeds_and_tasks(tmp_path):
         ep.BenchmarkConfig(pack="x", task="PushCube", episodes=2, out=tmp_path / "o.json", first_seed=0)
     with pytest.raises(ValueError, match="object-to-goal"):
         ep.BenchmarkConfig(pack="x", task="PushT", episodes=2, out=tmp_path / "o.json")
+    with pytest.raises(ValueError, match="a .json file"):
+        ep.BenchmarkConfig(pack="x", task="PushCube", episodes=2, out=tmp_path / "o.jsonl")
     with pytest.raises(SystemExit):
         ep.parse_args(["--pack", "x"])  # neither a run nor --table
 
