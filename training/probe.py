@@ -32,7 +32,7 @@ TARGETS = {"action": "executed action chunk", "tcp": "end-effector displacement"
 FEATURES = {"u": "latent action u", "residual_pca": "null: PCA of z_{t+k} − z_t", "random_ae": "null: untrained autoencoder's u"}
 
 
-def split_episodes(pack, data, split: str = "test") -> tuple[list, str]:
+def held_out_episodes(pack, data, split: str = "test") -> tuple[list, str]:
     """The pack's ``split`` episodes among ``data`` (files or folders), with a note saying where they came from.
 
     Packs without recorded splits get every episode of ``data``. Episodes of tasks the pack does not
@@ -183,7 +183,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache folder")
     args = parser.parse_args(argv)
     pack = ModelPack.load(args.pack)
-    episodes, note = split_episodes(pack, args.data)
+    episodes, note = held_out_episodes(pack, args.data)
     cache = FeatureCache(args.cache)
     report, probes = run_probes(pack, episodes, [cache.episode_tokens(e, pack.encoder) for e in episodes],
                                 k=args.k, stride=args.stride, seed=args.seed, n_boot=args.n_boot)

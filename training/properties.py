@@ -32,7 +32,7 @@ from rla.pack import ModelPack
 from rla.topology import PATH_LABELS
 from training.common import DEFAULT_CACHE
 from training.probe import render as render_probes
-from training.probe import run_probes, split_episodes
+from training.probe import held_out_episodes, run_probes
 
 K_RANGE = (1, 20)  # horizons of the reconstruction pairs (the autoencoder's training range)
 MIN_EPISODES = 15  # fewer held-out-task episodes than this are flagged as underpowered
@@ -122,7 +122,7 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     pack = ModelPack.load(args.pack)
-    episodes, note = split_episodes(pack, args.data)
+    episodes, note = held_out_episodes(pack, args.data)
     cache = FeatureCache(args.cache)
     tokens = [cache.episode_tokens(e, pack.encoder) for e in episodes]
     threshold = pack.autoencoder.config.change_threshold
