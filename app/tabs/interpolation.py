@@ -155,9 +155,9 @@ def rho_summary(alpha: np.ndarray, steps: np.ndarray, nulls: dict) -> str:
     rho = _rho(alpha, steps)
     others = {name: _rho(alpha, s) for name, s in nulls.items()}
     parts = " · ".join(f"{name}: ρ = {_fmt(r)}" for name, r in others.items())
-    beats = np.isfinite(rho) and all(not np.isfinite(r) or rho > r for r in others.values())
+    beats = np.isfinite(rho) and all(rho > (r if np.isfinite(r) else 0.0) for r in others.values())  # undefined = no order
     return (f"Rank correlation between α and the matched time step on the {max(len(alpha) - 2, 0)} interior points "
-            f"(the endpoints match frames t and t + k by construction, so they are left out): **RLA ρ = {_fmt(rho)}** · {parts}. "
+            f"(the endpoints are left out: they decode close to the pair's own frames and would pin ρ): **RLA ρ = {_fmt(rho)}** · {parts}. "
             + ("On this pair the decoded path follows time more closely than both straight lines. " if beats else
                "On this pair the decoded path does **not** order time better than a straight line that knows nothing of time. ")
             + "One pair is an anecdote: the test-split numbers with CIs are in `docs/properties.md`.")
