@@ -92,3 +92,39 @@ def test_latent_tab_reads_the_pack_probes_beside_the_recorded_actions(client, ti
         assert f"set k = {CHUNK}" in other_k
     finally:
         path.unlink()
+
+
+def test_rho_summary_leaves_out_the_endpoints_and_compares_with_the_nulls():
+    from app.tabs.interpolation import rho_summary
+
+    alpha = np.linspace(0, 1, 6)
+    ordered = np.array([0, 1, 2, 3, 4, 5])
+    text = rho_summary(alpha, ordered, {"step": np.array([0, 0, 0, 5, 5, 5]), "flat": np.zeros(6)})
+    assert "**RLA ρ = 1.00**" in text and "step: ρ = 0.89" in text and "flat: ρ = undefined" in text
+    assert "4 interior points" in text and "follows time more closely than both" in text
+    # endpoints that agree with time do not count: the interior runs backwards
+    text = rho_summary(alpha, np.array([0, 4, 3, 2, 1, 5]), {"step": np.array([0, 0, 0, 5, 5, 5])})
+    assert "**RLA ρ = -1.00**" in text and "does **not** order time" in text
+
+
+def test_probe_table_puts_the_recorded_displacements_beside_the_readout():
+    from app.tabs.latent import probe_table
+    from rla.data import load_episodes
+    from rla.data.states import load_states
+    from rla.probes import LinearProbes, fit_ridge
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 8))
+    probes = LinearProbes({"action": fit_ridge(x, rng.normal(size=(30, 40)), 1.0), "tcp": fit_ridge(x, rng.normal(size=(30, 3)), 1.0),
+                           "object": fit_ridge(x, rng.normal(size=(30, 3)), 1.0)},
+                          {"action": (10, 4), "tcp": (3,), "object": (3,)}, {"k": 10, "r2": {"action": 0.1, "tcp": 0.5, "object": 0.3}})
+    ep = load_episodes("assets/examples/PushCube_s100_n2.h5")[0]
+    u = rng.normal(size=(2, 4))
+    text = probe_table(probes, u, ep, 5, 10)
+    read, moved = probes.read(u), load_states(ep).displacement("object", 5, 15)
+    row = next(line for line in text.splitlines() if line.startswith("| object displacement"))
+    cells = [c.strip() for c in row.split("|")]
+    assert cells[2] == " ".join(f"{v * 100:+.1f}" for v in read["object"]) and cells[3] == " ".join(f"{v * 100:+.1f}" for v in moved)
+    assert "tcp 0.50" in text and "reading all-zero actions" in text
+    uploaded = probe_table(probes, u, None, None, None)
+    assert "Uploaded pair" in uploaded and "| end-effector displacement (cm, x y z) |" in uploaded and "| — |" in uploaded
