@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +53,8 @@ class Limits:
 
 
 MB = 1 << 20
-# A session's rollout holds at most 40 chunks × 3 methods of tokens and frames (about 30 MB with
-# the default pack at its worst), so 100 sessions bound the state to a few GB.
+# A session's rollout holds at most 40 chunks × 3 methods of tokens and frames (about 32 MB with
+# the default pack at its worst), so 100 sessions bound the state to about 3 GB.
 PUBLIC_LIMITS = Limits(max_file_size=5 * MB, max_body=1 * MB, max_queue=64, max_sessions=100)
 LOCAL_LIMITS = Limits(max_file_size=50 * MB, max_body=None, max_queue=64, max_sessions=1000)
 UPLOAD_ROUTES = ("/upload", "/process_recording")  # bounded by max_file_size instead
@@ -134,12 +135,24 @@ def read_pack_json(root: Path) -> dict:
     return info
 
 
-def refuse_model_kwargs(info: dict) -> None:
-    """Public packs may not pass their own arguments to ``timm.create_model`` (paths, URLs, configs)."""
+TIMM_NAME = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)?")  # a timm registry name with its tag, no source prefix
+
+
+def check_encoder(info: dict) -> None:
+    """What a public pack's encoder may ask of timm: a registry name, and no arguments of its own.
+
+    ``model_kwargs`` reach ``timm.create_model`` (a ``pretrained_cfg_overlay`` can name any file or
+    URL); a prefixed name (``hf-hub:user/repo``, ``local-dir:/path``) loads from anywhere.
+    """
     encoder = info.get("encoder") or {}
-    if isinstance(encoder, dict) and encoder.get("model_kwargs"):
+    if not isinstance(encoder, dict):
+        raise PackError("its encoder description is not an object")
+    if encoder.get("model_kwargs"):
         raise PackError("its encoder asks for extra timm.create_model arguments (model_kwargs), "
                         "which a public app does not accept")
+    if encoder.get("kind") == "timm" and not TIMM_NAME.fullmatch(str(encoder.get("name", ""))):
+        raise PackError("its encoder must be a plain timm model name (like vit_small_patch14_dinov2.lvd142m), "
+                        "not a Hub repo or a folder")
 
 
 @dataclass
@@ -148,7 +161,7 @@ class PackPolicy:
 
     public: bool = False
     offered: dict = field(default_factory=dict)  # public name → pack key (absolute folder path or Hub repo id)
-    _vetted: set = field(default_factory=set, repr=False)  # keys whose pack.json passed refuse_model_kwargs
+    _vetted: set = field(default_factory=set, repr=False)  # keys whose pack.json passed check_encoder
 
     @classmethod
     def public_mode(cls, packs_dir: str | Path | None = None, hub_repos=(), default: str | None = None,
@@ -157,12 +170,11 @@ class PackPolicy:
         offered = {}
         if (bundled / "pack.json").is_file():
             offered["assets/pack"] = str(bundled.resolve())
-        if packs_dir:
-            root = Path(packs_dir).expanduser()
-            folders = sorted(p for p in root.iterdir() if (p / "pack.json").is_file()) if root.is_dir() else []
-            if not root.is_dir():
-                log.warning("the packs directory %s does not exist: no packs offered from it", root)
-            for p in folders:
+        root = Path(packs_dir).expanduser() if packs_dir else None
+        if root is not None and not root.is_dir():
+            log.warning("the packs directory %s does not exist: no packs offered from it", root)
+        elif root is not None:
+            for p in sorted(p for p in root.iterdir() if (p / "pack.json").is_file()):
                 offered.setdefault(p.name, str(p.resolve()))
         for repo in hub_repos:
             repo = check_text(repo, 200)
@@ -191,7 +203,8 @@ class PackPolicy:
         """A visitor's pack name → the pack key to load; ``gr.Error`` when it is refused.
 
         Public mode: an exact match against the offered names and nothing else (no filesystem call,
-        no network), then the pack's ``pack.json`` is checked once for ``model_kwargs``.
+        no network); then the offered pack's ``pack.json`` is checked once (:func:`check_encoder`),
+        which downloads an offered Hub repo first.
         Local mode: any folder or repo id, with a clear message for malformed or unreadable names.
         """
         if not self.public:
@@ -207,7 +220,7 @@ class PackPolicy:
         return key
 
     def vet(self, key: str) -> None:
-        """Public mode: refuse an offered pack whose ``pack.json`` has ``model_kwargs`` (``PackError``).
+        """Public mode: refuse an offered pack whose encoder fails :func:`check_encoder` (``PackError``).
 
         Folders are read in place; a Hub repo (offered, so trusted to download) is fetched first.
         """
@@ -220,7 +233,7 @@ class PackPolicy:
             from rla.pack import resolve_pack
 
             root = resolve_pack(key)
-        refuse_model_kwargs(read_pack_json(root))
+        check_encoder(read_pack_json(root))
         self._vetted.add(key)
 
 
