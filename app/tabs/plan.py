@@ -105,7 +105,7 @@ def plan_picture(start, imagined, goal, real=None, tile: int = TILE) -> np.ndarr
     cols = ["start"] + [f"after chunk {i + 1}" for i in range(h)] + ["goal"]
     rows, labels = [[start, *imagined, goal]], ["imagined"]
     if real is not None:
-        rows.append([real[0], *real[1:], None])
+        rows.append([*real, goal])
         labels.append("simulator")
     return grid(rows, labels, cols, tile=tile)
 
