@@ -3,7 +3,7 @@
     python scripts/benchmark_app.py                               # the default pack (assets/pack), 1 thread
     python scripts/benchmark_app.py --pack PATH_OR_REPO --repeats 50
     python scripts/benchmark_app.py --untrained cpu               # an untrained pack of the `cpu` size (same cost)
-    python scripts/benchmark_app.py --http                        # also through the served app (gradio_client)
+    python scripts/benchmark_app.py --http                        # also /rollout through the served app (gradio_client)
     python scripts/benchmark_app.py --write docs/app.md           # replace the table in docs/app.md
 
 Stages, as the World-model tab runs them for one chunk of the pack's default length:
@@ -11,10 +11,16 @@ Stages, as the World-model tab runs them for one chunk of the pack's default len
 ``predict`` (sample the latent action by flow matching and decode tokens; default Euler steps),
 ``decode`` (tokens → pixels), ``chunk`` (cached encode + predict + decode: what a click costs).
 Torch runs on ``--threads`` threads (default 1: the CPU is shared with training jobs).
+
+Every row gives the wall clock and this process's CPU time (all threads): on a busy machine the
+wall clock mostly measures waiting for a core, the CPU time what the work costs. ``--http`` serves
+the app in this process and times ``/rollout`` through ``gradio_client`` beside the model compute of
+the same request; the client runs in this process too, so its CPU time is included.
 """
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import re
@@ -22,26 +28,40 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def stats(times_ms: list[float]) -> tuple[float, float]:
-    """Median and 95th percentile (nearest rank) in ms."""
-    t = sorted(times_ms)
-    return statistics.median(t), t[min(len(t) - 1, round(0.95 * (len(t) - 1)))]
+@dataclass
+class Samples:
+    """Repeated timings of one thing, in ms: wall clock and this process's CPU time (all its threads)."""
+
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def measure(self, fn):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        self.wall.append((time.perf_counter() - wall) * 1e3)
+        self.cpu.append((time.process_time() - cpu) * 1e3)
+        return out
 
 
-def timed(fn, repeats: int, warmup: int = 3) -> list[float]:
+def stats(samples: Samples) -> tuple[float, float, float]:
+    """Wall-clock median and 95th percentile (nearest rank), CPU-time median; ms."""
+    t = sorted(samples.wall)
+    return statistics.median(t), t[min(len(t) - 1, round(0.95 * (len(t) - 1)))], statistics.median(samples.cpu)
+
+
+def timed(fn, repeats: int, warmup: int = 3) -> Samples:
     for _ in range(warmup):
         fn()
-    out = []
+    out = Samples()
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - start) * 1e3)
+        out.measure(fn)
     return out
 
 
@@ -82,13 +102,11 @@ def in_process(pack, frame, repeats: int, steps_list: list[int]) -> list[tuple[s
     rows = []
     a = np.zeros((pack.info.chunk, pack.info.action_dim), np.float32)
     a[:, 0] = 0.5
-    enc_times = []
+    enc_times = Samples()
     for i in range(repeats):  # a fresh frame each time: no cache
         f = frame.copy()
         f[0, 0, 0] = i % 256
-        start = time.perf_counter()
-        pack.encoder.encode(f[None])
-        enc_times.append((time.perf_counter() - start) * 1e3)
+        enc_times.measure(lambda: pack.encoder.encode(f[None]))
     rows.append(("encode (first time)", *stats(enc_times)))
     with tempfile.TemporaryDirectory() as d:
         cache = FeatureCache(d)
@@ -115,38 +133,92 @@ def in_process(pack, frame, repeats: int, steps_list: list[int]) -> list[tuple[s
     return rows
 
 
-def over_http(pack_path: str, frame_source, repeats: int) -> list[tuple[str, float, float]]:
-    """Time ``/rollout`` (one chunk) through gradio_client against the app served in this process."""
+REQUESTS = (("`/reset` of an empty session: no model, no pictures (the protocol alone)", 0, False),
+            ("`/rollout`, one chunk (a key press): 4 pictures back", 1, False),
+            ("`/rollout`, 3 chunks with both baselines: 4 pictures back", 3, True))
+
+
+def http_requests(pack_path: str, episode_id: str, repeats: int) -> list[tuple]:
+    """``/rollout`` through the served app against the model compute of the same request.
+
+    Every call starts a new rollout (the start frame alternates between t = 5 and 6) with a new
+    seed, so its pictures are new and get encoded (the recorded frames repeat, as in real use).
+    Returns rows ``(request, compute, server drawing, round trips...)``, medians in ms.
+    """
     import socket
 
+    import numpy as np
     from gradio_client import Client
 
+    from app.episodes import EpisodeStore
+    from app.features import FeatureCache
+    from app.frames import EPISODE, pick_frame
+    from app.packs import PACKS
+    from app.predict import extend, recorded_chunks, start_rollout
+    from app.rollout_view import render
     from app.ui import build_demo, launch_kwargs
 
+    pack, store = PACKS.get(pack_path), EpisodeStore.from_folder()
+    steps = pack.world_model.config.sample_steps
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     demo = build_demo(pack_path, cache_dir=tempfile.mkdtemp())
     demo.queue().launch(server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    rows = []
     try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        source, episode, image = frame_source
-        args = [source, episode, 5 if episode else 0, image, 0.5, 0, 0, 0, 0, 0, 0, 0, False, 1, pack_steps(pack_path), 1, False, 0]
-        times = timed(lambda: (client.predict(*args, api_name="/rollout"), client.predict(False, api_name="/reset")), repeats, 2)
-        # subtract the reset call, timed on its own
-        reset = timed(lambda: client.predict(False, api_name="/reset"), repeats, 1)
-        med_reset = statistics.median(reset)
-        what = "an example-episode frame" if source == "Example episode" else "an uploaded frame"
-        return [(f"one chunk through the served app: `/rollout` via gradio_client from {what}, five PNGs and a plot back",
-                 *stats([t - med_reset for t in times]))]
+        features = FeatureCache(tempfile.mkdtemp())
+        clients = {"gradio_client": Client(f"http://127.0.0.1:{port}/", verbose=False),
+                   "gradio_client, ssl_verify=False": Client(f"http://127.0.0.1:{port}/", verbose=False, ssl_verify=False)}
+        for what, chunks, baselines in REQUESTS:
+            compute, drawing = Samples(), Samples()
+            for i in range(repeats + 2 if chunks else 0):  # the same work in process: predict (+ baselines), then draw and encode
+                picked = pick_frame(store, pack.encoder.image_size, EPISODE, episode_id, 5 + i % 2, None)
+                ro = start_rollout(pack, "bench", features, picked)
+                todo = recorded_chunks(picked.episode, ro.t0, 0, ro.chunk, chunks)
+                warm = i >= 2  # the first two are warm-up
+                (compute if warm else Samples()).measure(
+                    lambda: extend(ro, pack, todo, True, steps=steps, samples=1, seed=1000 + i, baselines=baselines))
+                (drawing if warm else Samples()).measure(lambda: render(ro, pack, features, store, baselines).outputs())
+            if not chunks:
+                compute, drawing = Samples([0.0], [0.0]), Samples([0.0], [0.0])
+            row = [what, compute, drawing]
+            for client in clients.values():
+                calls = itertools.count()  # a new start frame and seed every call
+
+                def call(client=client, calls=calls, chunks=chunks, baselines=baselines):
+                    i = next(calls)
+                    if not chunks:
+                        return client.predict(False, api_name="/reset")
+                    client.predict(EPISODE, episode_id, 5 + i % 2, None, 0, 0, 0, 0, 0, 0, 0, 0, True, chunks, steps, 1,
+                                   baselines, 2000 + i, api_name="/rollout")
+
+                row.append(timed(call, repeats, 2))
+            rows.append(tuple(row))
     finally:
         demo.close()
+    return rows
 
 
-def pack_steps(path: str) -> int:
-    from app.packs import PACKS
+def client_setup_ms(repeats: int = 10) -> float:
+    import httpx
 
-    return PACKS.get(path).world_model.config.sample_steps
+    return statistics.median(timed(lambda: httpx.Client().close(), repeats, 1).wall)
+
+
+def http_table(rows, clients=("gradio_client", "gradio_client, ssl_verify=False")) -> str:
+    """Each cell: wall-clock median (CPU-time median), ms; overhead = round trip − model compute."""
+    head = "| request | model compute | app drawing + encoding (in process) | " + \
+        " | ".join(f"round trip, {c} | overhead" for c in clients) + " |"
+    lines = [head, "|---" + "|---:" * (2 + 2 * len(clients)) + "|"]
+    med = statistics.median
+    for what, compute, drawing, *trips in rows:
+        cells = [f"{_ms(med(x.wall))} ({_ms(med(x.cpu))})" for x in (compute, drawing)]
+        for t in trips:
+            cells += [f"{_ms(med(t.wall))} ({_ms(med(t.cpu))})",
+                      f"**{_ms(med(t.wall) - med(compute.wall))}** ({_ms(med(t.cpu) - med(compute.cpu))})"]
+        lines.append(f"| {what} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _ms(v: float) -> str:
@@ -154,8 +226,8 @@ def _ms(v: float) -> str:
 
 
 def table(rows, header: str) -> str:
-    lines = [header, "", "| stage | median (ms) | p95 (ms) |", "|---|---:|---:|"]
-    lines += [f"| {name} | {_ms(med)} | {_ms(p95)} |" for name, med, p95 in rows]
+    lines = [header, "", "| stage | median (ms) | p95 (ms) | CPU time, median (ms) |", "|---|---:|---:|---:|"]
+    lines += [f"| {name} | {_ms(med)} | {_ms(p95)} | {_ms(cpu)} |" for name, med, p95, cpu in rows]
     return "\n".join(lines)
 
 
@@ -186,21 +258,21 @@ def main(argv=None) -> None:
     pack = PACKS.get(path)
     frame, where, episode_id = a_frame(pack.encoder.image_size)
     rows = in_process(pack, frame, args.repeats, [int(s) for s in args.steps.split(",")])
-    if args.http:
-        if episode_id is not None:
-            source = ("Example episode", episode_id, None)
-        else:
-            from gradio_client import handle_file
-            from PIL import Image
-
-            tmp = Path(tempfile.mkdtemp()) / "frame.png"
-            Image.fromarray(frame).save(tmp)
-            source = ("Upload", None, handle_file(str(tmp)))
-        rows += over_http(path, source, max(5, args.repeats // 3))
     cpu = platform.processor() or platform.machine()
     header = (f"{label} · encoder `{pack.encoder.fingerprint}` · {args.repeats} repeats after 3 warm-up calls · "
-              f"torch {torch.__version__}, {args.threads} thread(s) · {os.cpu_count()} CPU cores ({cpu}) · {where}")
+              f"torch {torch.__version__}, {args.threads} thread(s) · {os.cpu_count()} CPU cores ({cpu}) · {where} · "
+              f"load average {os.getloadavg()[0]:.1f} at the start")
     text = table(rows, header)
+    if args.http:
+        if episode_id is None:
+            sys.exit("--http needs example episodes (assets/examples)")
+        n = max(5, args.repeats // 2)
+        text += (f"\n\nThrough the served app (server and client in this process), medians of {n} calls after 2 warm-up "
+                 f"calls, recorded actions, {pack.world_model.config.sample_steps} Euler steps, 1 sample. Each cell: wall clock "
+                 "in ms (CPU time of the process, all threads, in ms); overhead = round trip − model compute:\n\n"
+                 + http_table(http_requests(path, episode_id, n))
+                 + f"\n\nCreating one `httpx.Client()` (which `gradio_client` does for every call and every file it "
+                 f"downloads; it loads the CA bundle) takes {_ms(client_setup_ms())} ms here.")
     print(text)
     if args.write:
         doc = args.write.read_text()

@@ -225,12 +225,13 @@ def build(ctx) -> dict:
         if state is None or not state.num_chunks:
             raise user_error("Predict at least one chunk first, then export.", "Nothing to export")
         pack = require_pack(pack_key)
-        return gr.update(value=export(state, pack, ctx.episodes, shown_methods(state, pack, bool(baselines))), visible=True)
+        return export(state, pack, ctx.episodes, shown_methods(state, pack, bool(baselines)))
 
     undo_btn.click(undo, [ctx.pack_state, state, baselines], outputs, api_name="undo")
     reset_btn.click(reset, [ctx.pack_state, state, baselines], outputs, api_name="reset")
     baselines.change(toggle, [ctx.pack_state, state, baselines, steps, seed], outputs, api_visibility="private")
-    export_btn.click(export_files, [ctx.pack_state, state, baselines], downloads, api_name="export", concurrency_limit=2)
+    export_btn.click(export_files, [ctx.pack_state, state, baselines], downloads, api_name="export", concurrency_limit=2).success(
+        lambda: gr.update(visible=True), None, downloads, api_visibility="private", queue=False)  # API callers get plain paths
 
     opening = showcase(ctx.pack_state.value, ctx, start)
     if opening is not None:  # each page opens on the rollout predicted at start-up; its session gets its own copy

@@ -5,6 +5,7 @@ import io
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,3 +135,28 @@ def test_export_downloads_a_video_the_browser_plays(page, tmp_path):
     record = json.loads(page.request.get(hrefs["json"]).body())
     assert len(record["chunks"]) == 3 and all(c["recorded"] for c in record["chunks"])
     assert len(record["chunks"][0]["actions"]) == record["chunk"]
+
+
+def test_export_through_the_api(client, tmp_path):
+    import cv2
+
+    with pytest.raises(Exception, match="Predict at least one chunk"):
+        client.predict(False, api_name="/export")
+    client.predict("Example episode", "synthetic-1", 2, None, 1.0, 0, 0, -1.0, 0, 0, 0, 0, False, 2, 4, 1, True, 0,
+                   api_name="/rollout")
+    files = client.predict(True, api_name="/export")
+    by_kind = {Path(f).suffix: Path(f) for f in files}
+    assert set(by_kind) == {".mp4", ".gif", ".json"}
+    cap = cv2.VideoCapture(str(by_kind[".mp4"]))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    cap.release()
+    assert count == 3, "the start and two chunks"
+    with Image.open(by_kind[".gif"]) as gif:
+        assert gif.n_frames == 3 and gif.size[0] > 3 * 256, "RLA-WM, real and two baselines side by side"
+    record = json.loads(by_kind[".json"].read_text())
+    assert record["start"] == {"episode": "synthetic-1", "t": 2, "task": "PullCube"}
+    assert [c["recorded"] for c in record["chunks"]] == [False, False]
+    assert record["chunks"][1]["actions"][0] == [1.0, 0.0, 0.0, -1.0] and record["chunks"][0]["steps"] == 4
+    assert set(record["methods"]) == {"rla", "regression", "token_flow"}
