@@ -199,6 +199,12 @@ COSTLY = {  # every input whose value sets the cost of a call, just over its bou
     "rollout Euler steps": ("/rollout", {"steps": 51}, "Value 51 is greater than maximum value 50"),
     "interpolation points": ("/interpolate", {"points": 25}, "Value 25 is greater than maximum value 24"),
     "evaluation chunks": ("/evaluate", {"chunks": 7}, "Value 7 is greater than maximum value 6"),
+    "plan candidates": ("/plan", {"candidates": 257}, "Value 257 is greater than maximum value 256"),
+    "plan iterations": ("/plan", {"iterations": 11}, "Value 11 is greater than maximum value 10"),
+    "plan horizon": ("/plan", {"horizon": 5}, "Value 5 is greater than maximum value 4"),
+    "plan Euler steps": ("/plan", {"steps": 21}, "Value 21 is greater than maximum value 20"),
+    "plan elites": ("/plan", {"elites": 65}, "Value 65 is greater than maximum value 64"),
+    "policy episodes": ("/run_policy", {"n": 6}, "Value 6 is greater than maximum value 5"),
 }
 
 
@@ -210,11 +216,23 @@ def test_costly_inputs_are_capped(site, visitor, what):
     with pytest.raises(AppError, match=message):
         if api == "/rollout":
             roll(visitor, _image(site["root"], "ok.png", 80), **settings)
+        elif api == "/plan":  # start and goal uploaded; every other input at its default
+            visitor.predict(s_source=UP, s_episode=None, s_image=image, g_source=UP, g_episode=None, g_image=image, **settings,
+                            api_name=api)
+        elif api == "/run_policy":
+            visitor.predict(**settings, api_name=api)
         elif api == "/interpolate":  # mode, path, source, episode, t, k, A, B, episode of B, t, k, points, seed, alpha
             visitor.predict("Noise → latent action", "linear", UP, None, 0, 1, image, image, None, 0, 1, settings["points"], 0, 0.5,
                             api_name=api)
         else:  # episodes, chunks, start, Euler steps, cost?, chart metric
             visitor.predict([], settings["chunks"], 0, [3], False, "token_l1", api_name=api)
+
+
+@pytest.mark.parametrize("choice", ["/root/.ssh", "../../../../etc", "someone/some-policy"])
+def test_the_policy_runner_loads_only_listed_policies(visitor, choice):
+    """The live-policy endpoint takes a dropdown value; Gradio refuses any value not among its choices."""
+    with pytest.raises(AppError, match="not in the list of choices"):
+        visitor.predict(choice=choice, n=1, api_name="/run_policy")
 
 
 def test_a_session_holds_a_bounded_rollout(site, visitor):
@@ -234,8 +252,8 @@ def test_a_flood_beyond_the_queue_is_told_to_try_again(site):
     flood = Client(site["url"], verbose=False, max_workers=2 * MAX_QUEUE, httpx_kwargs={"timeout": 120})  # a busy CPU answers slowly
     flood.predict("tiny", api_name="/load_pack")
     image = handle_file(_image(site["root"], "ok.png", 80))
-    # /interpolate holds no session state, so concurrent calls of one session cannot interfere; one seed per call, since
-    # Gradio rewrites an identical output picture in its cache while another call may be downloading it
+    # /interpolate holds no session state, so concurrent calls of one session cannot interfere; one seed per call, so
+    # that each call computes (and writes) its own pictures
     start = time.time()
     jobs = [flood.submit("Noise → latent action", "spherical", UP, None, 0, 1, image, image, None, 0, 1, 5, seed, 0.5,
                          api_name="/interpolate") for seed in range(2 * MAX_QUEUE)]
