@@ -156,8 +156,9 @@ def pca_scores(x: np.ndarray, dim: int) -> np.ndarray:
     large. Fewer than ``dim`` non-trivial components are padded with zero columns.
     """
     x = np.asarray(x, dtype=np.float32)
-    xc = x - x.mean(0, dtype=np.float64).astype(np.float32)
+    xc = x - x.mean(0, dtype=np.float64).astype(np.float32)  # one copy of x (it may be large: M × N·D)
     gram = (xc @ xc.T).astype(np.float64)  # (M, M)
+    del xc
     vals, vecs = np.linalg.eigh(gram)
     top = np.argsort(vals)[::-1][:dim]
     scores = vecs[:, top] * np.sqrt(np.clip(vals[top], 0.0, None))  # U S

@@ -84,7 +84,7 @@ def pair_paths(ae, real: torch.Tensor, u: torch.Tensor, noise: torch.Tensor, alp
 
 @dataclass
 class Window:
-    """Real frames ``t … t + k`` of one episode: ``tokens (k+1, N, D)``."""
+    """Real frames ``t … t + k`` of one episode: ``tokens (k+1, N, D)`` (any float dtype)."""
 
     tokens: torch.Tensor
     episode: str
@@ -96,8 +96,8 @@ def windows(tokens: torch.Tensor, episode: str, k: int, stride: int = 5, min_cha
     pairs whose end frames differ by less than ``min_change`` mean |token| (nothing moved: no order)."""
     out = []
     for t in range(0, tokens.shape[0] - k, stride):
-        real = tokens[t: t + k + 1]
-        if (real[-1] - real[0]).abs().mean() >= min_change:
+        real = tokens[t: t + k + 1]  # a view: no copy per window
+        if (real[-1].float() - real[0].float()).abs().mean() >= min_change:
             out.append(Window(real, str(episode), t))
     return out
 
@@ -120,16 +120,17 @@ def topology_scores(ae, wins: Iterable[Window], *, noise_mean: torch.Tensor | No
     undefined = {p: [] for p in PATHS}
     groups, k = [], None
     for w in wins:
-        k = w.tokens.shape[0] - 1
+        real = w.tokens.float()  # (k+1, N, D), tokens may be stored in half precision
+        k = real.shape[0] - 1
         alpha = interior_alphas(k)
-        u = ae.encode(w.tokens[:1], w.tokens[-1:])[0]  # (Q, C)
+        u = ae.encode(real[:1], real[-1:])[0]  # (Q, C)
         noise = torch.randn(u.shape, generator=gen)
         if noise_std is not None:
             noise = noise * noise_std
         if noise_mean is not None:
             noise = noise + noise_mean
-        for name, path in pair_paths(ae, w.tokens, u, noise, alpha).items():
-            s = score_path(path, w.tokens, alpha)
+        for name, path in pair_paths(ae, real, u, noise, alpha).items():
+            s = score_path(path, real, alpha)
             err[name].append(s["error"])
             undefined[name].append(not np.isfinite(s["rho"]))
             rho[name].append(s["rho"] if np.isfinite(s["rho"]) else 0.0)

@@ -72,7 +72,7 @@ def probe_table(pack, episodes, tokens, k: int, stride: int = 2, seed: int = 0) 
         ts = list(range(0, ep.num_steps - k + 1, stride))
         if not ts:
             continue
-        z_t, z_k = z[ts], z[[t + k for t in ts]]
+        z_t, z_k = z[ts].float(), z[[t + k for t in ts]].float()  # (P, N, D)
         rows["u"].append(pack.autoencoder.encode(z_t, z_k).flatten(1).numpy())
         rows["random_ae"].append(random_ae.encode(z_t, z_k).flatten(1).numpy())
         rows["residual"].append((z_k - z_t).flatten(1).numpy())
@@ -109,7 +109,7 @@ def run_probes(pack, episodes, tokens, *, k: int | None = None, stride: int = 2,
     table = probe_table(pack, episodes, tokens, k, stride, seed)
     groups, tasks = table["groups"], table["tasks"]
     dim = table["u"].shape[1]
-    features = {"u": table["u"], "residual_pca": pca_scores(table["residual"], dim), "random_ae": table["random_ae"]}
+    features = {"u": table["u"], "residual_pca": pca_scores(table.pop("residual"), dim), "random_ae": table["random_ae"]}
     report = {"k": k, "stride": stride, "pairs": int(len(groups)), "episodes": int(len(np.unique(groups))),
               "tasks": sorted(set(tasks.tolist())), "latent_dims": int(dim), "folds": folds, "targets": {},
               "states_note": table["states_note"]}
@@ -185,7 +185,7 @@ def main(argv=None) -> dict:
     pack = ModelPack.load(args.pack)
     episodes, note = held_out_episodes(pack, args.data)
     cache = FeatureCache(args.cache)
-    report, probes = run_probes(pack, episodes, [cache.episode_tokens(e, pack.encoder) for e in episodes],
+    report, probes = run_probes(pack, episodes, [cache.episode_tokens(e, pack.encoder).half() for e in episodes],  # exact: cached as float16
                                 k=args.k, stride=args.stride, seed=args.seed, n_boot=args.n_boot)
     report["episodes_from"] = note
     report["command"] = "python -m training.probe " + " ".join(argv if argv is not None else __import__("sys").argv[1:])

@@ -66,7 +66,7 @@ def reconstruction_scores(aes: dict, episodes, tokens, *, threshold: float, stri
     for e in sorted({e for e, _, _ in pairs}):
         ts = torch.tensor([t for i, t, _ in pairs if i == e])
         ks = torch.tensor([k for i, _, k in pairs if i == e])
-        z_t, z_k = tokens[e][ts], tokens[e][ts + ks]  # (P, N, D)
+        z_t, z_k = tokens[e][ts].float(), tokens[e][ts + ks].float()  # (P, N, D)
         moving = ((z_k - z_t).abs().mean(-1) > threshold).float()  # (P, N)
         preds = {name: ae.decode(z_t, ae.encode(z_t, z_k)) for name, ae in aes.items()} | {"copy": z_t}
         for name, pred in preds.items():
@@ -124,7 +124,7 @@ def main(argv=None) -> dict:
     pack = ModelPack.load(args.pack)
     episodes, note = held_out_episodes(pack, args.data)
     cache = FeatureCache(args.cache)
-    tokens = [cache.episode_tokens(e, pack.encoder) for e in episodes]
+    tokens = [cache.episode_tokens(e, pack.encoder).half() for e in episodes]  # exact (the cache stores float16), half the memory
     threshold = pack.autoencoder.config.change_threshold
     boot = dict(n_boot=args.n_boot, seed=args.seed)
     report = {"episodes_from": note, "episodes": len(episodes), "tasks": sorted({e.task for e in episodes}),
