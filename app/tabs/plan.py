@@ -226,6 +226,8 @@ def build(ctx) -> None:
         if state is None:
             raise user_error("Press **Plan** first: there is no plan to execute yet.", "No plan")
         pack = require_pack(pack_key)
+        if state["pack"] != pack_key:
+            raise user_error("The model pack changed since this plan was made: press **Plan** again.", "Stale plan")
         ep = ctx.episodes.get(state["episode_id"]) if state["episode_id"] is not None else None
         note = _cannot_execute({**state, "episode": ep}, pack)
         if note:
@@ -279,7 +281,7 @@ def build(ctx) -> None:
 
 
 def _fit(frame: np.ndarray, size: int) -> np.ndarray:
-    """A frame at the encoder's size (nearest), so that start, imagined and goal frames line up."""
+    """A frame at the encoder's size (bilinear), so that start, imagined and goal frames line up."""
     if frame.shape[:2] == (size, size):
         return frame
     from PIL import Image

@@ -160,9 +160,9 @@ def test_tables_are_written_between_markers(tiny_pack, tmp_path, fake_sim):
 def test_end_to_end_in_maniskill(tiny_pack, tmp_path):
     """The real simulator and expert, the tiny pack, one episode and a tiny CEM."""
     pytest.importorskip("mani_skill")
-    summary = ep.run(config(tiny_pack, tmp_path / "ms.json", episodes=1))
+    summary = ep.run(config(tiny_pack, tmp_path / "ms.json", episodes=1, models=["rla"]))  # one model: rendering dominates
     record = json.loads((tmp_path / "ms.jsonl").read_text().splitlines()[1])
-    for method in ("expert", "random", "rla", "regression", "token_flow"):
+    for method in ("expert", "random", "rla"):
         assert math.isfinite(record[method]["distance"]) and isinstance(record[method]["success"], bool)
     assert record["expert"]["distance"] < record["random"]["distance"]  # the ceiling is above the floor
     assert record["rla"]["plans"] == math.ceil(50 / 5)
