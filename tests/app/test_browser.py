@@ -39,9 +39,12 @@ def predicted(page, previous: str | None = None) -> tuple[str, np.ndarray]:
 
 
 def test_moving_a_slider_changes_the_prediction(page):
+    page.locator("#wm-latest img").wait_for(timeout=60_000)  # the tab opens on a rollout of the first example
+    page.locator("#reset-btn").click()
+    page.locator("#wm-latest img").wait_for(state="detached", timeout=30_000)
     page.locator("#predict-btn").click()
     src, before = predicted(page)
-    assert "1 chunk" in page.locator("#wm-status").inner_text()
+    page.wait_for_function("() => document.querySelector('#wm-status').innerText.includes('1 chunk')", timeout=60_000)
 
     page.locator("#reset-btn").click()
     page.locator("#wm-latest img").wait_for(state="detached", timeout=30_000)
