@@ -11,6 +11,12 @@ import logging
 import os
 
 
+def running_on_space(env=None) -> bool:
+    """Whether the app runs as a Hugging Face Space (which sets ``SPACE_ID`` and ``SYSTEM=spaces``)."""
+    env = os.environ if env is None else env
+    return bool(env.get("SPACE_ID")) or env.get("SYSTEM") == "spaces"
+
+
 def _csv(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
@@ -34,8 +40,6 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="most events waiting in the queue; beyond it visitors are told to try again (default: 64)")
     args = p.parse_args(argv)
     if args.public is None:
-        from app.public import running_on_space
-
         args.public = running_on_space() or os.environ.get("RLA_PUBLIC", "") in ("1", "true", "True")
     if args.max_queue is not None and args.max_queue < 1:
         p.error("--max-queue must be at least 1")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -94,12 +93,6 @@ class BodyLimit:
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
-
-
-def running_on_space(env=None) -> bool:
-    """Whether the app runs as a Hugging Face Space (which sets ``SPACE_ID`` and ``SYSTEM=spaces``)."""
-    env = os.environ if env is None else env
-    return bool(env.get("SPACE_ID")) or env.get("SYSTEM") == "spaces"
 
 
 def check_text(text, limit: int = MAX_LOCAL_NAME) -> str:
