@@ -125,7 +125,7 @@ def build(ctx) -> None:
             raise user_error(f"The evaluation module is not available in this installation: {err}", "Unavailable") from err
         if not episode_ids:
             raise user_error("Pick at least one example episode.", "Nothing to evaluate")
-        ids = [episode_ids] if isinstance(episode_ids, str) else list(episode_ids)
+        ids = [episode_ids] if isinstance(episode_ids, str) else list(dict.fromkeys(episode_ids))  # each once, however often sent
         eps = [ctx.episodes.get(i) for i in ids]
         n_chunks = check_index(n_chunks, 10, "number of chunks")
         start_t = check_index(start_t, 10_000, "start frame")
