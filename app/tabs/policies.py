@@ -105,8 +105,15 @@ def policy_choices(root: str | Path = POLICIES_DIR) -> list[tuple[str, str]]:
     """Dropdown choices: every saved policy (label, folder), then the expert and zero actions."""
     from rla.policy.results import find_policies
 
-    found = [(f"{p['task']} · {p['arm']} · seed {p['seed']}", p["path"]) for p in find_policies(root)]
-    return found + REFERENCES
+    found = [(f"{p['task']} · {p['arm']} · seed {p['seed']}", _relative(p["path"], root)) for p in find_policies(root)]
+    return found + REFERENCES  # values are paths relative to ``root``: the page never shows a server path
+
+
+def _relative(path, root) -> str:
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
 
 
 def simulator_unavailable(live: bool = True) -> str | None:
@@ -274,7 +281,8 @@ def build(ctx, *, root: str | Path = POLICIES_DIR, live: bool = True) -> None:
         if choice not in ("expert", "zero"):
             from rla.policy.results import find_policies
 
-            task_name = next((p["task"] for p in find_policies(root) if p["path"] == choice), task_name)
+            task_name = next((p["task"] for p in find_policies(root) if _relative(p["path"], root) == choice), task_name)
+            choice = str(Path(root) / choice)
         if task_name not in tasks:
             raise user_error(f"Pick a task among {', '.join(tasks)}.", "Unknown task")
         try:
