@@ -15,7 +15,7 @@ from pathlib import Path
 
 from rla.pack import PACK_FILE, resolve_pack
 
-UPLOAD_PATTERNS = ["pack.json", "README.md", "results.json", "evaluation.json", "latent_map.npz", "*/model.safetensors", "*/config.json"]
+UPLOAD_PATTERNS = ["pack.json", "README.md", "results.json", "evaluation.json", "latent_map.npz", "probes.npz", "*/model.safetensors", "*/config.json"]
 
 
 def model_card(pack_dir: Path, repo_id: str) -> str:
