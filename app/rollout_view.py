@@ -1,7 +1,7 @@
 """What the world-model tab shows for a rollout (frames, change maps, spread, errors, latency) and its export.
 
 Pictures leave as files written once and atomically (:func:`app.images.save_picture`); the error
-plot leaves as ready-made plotly JSON (building a ``go.Figure`` with subplots costs ~30 ms).
+plot leaves as ready-made plotly JSON (building a ``go.Figure`` with subplots costs ~17 ms).
 """
 from __future__ import annotations
 
@@ -177,7 +177,7 @@ def error_plot(steps: list[int], errors: dict[str, dict[str, list[float]]]) -> P
 
     Two panels side by side: token L1 (lower is better) and PSNR in dB (higher is better). The
     figure is written as JSON directly: plotly's validating ``go.Figure`` and ``make_subplots``
-    cost ~30 ms a call here, this ~0.1 ms.
+    cost ~17 ms a call here, this 0.04 ms.
     """
     traces = []
     for method, metrics in errors.items():

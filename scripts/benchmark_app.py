@@ -4,6 +4,7 @@
     python scripts/benchmark_app.py --pack PATH_OR_REPO --repeats 50
     python scripts/benchmark_app.py --untrained cpu               # an untrained pack of the `cpu` size (same cost)
     python scripts/benchmark_app.py --http                        # also /rollout through the served app (gradio_client)
+    python scripts/benchmark_app.py --http --browser              # and key presses in headless Chromium
     python scripts/benchmark_app.py --write docs/app.md           # replace the table in docs/app.md
 
 Stages, as the World-model tab runs them for one chunk of the pack's default length:
@@ -20,7 +21,6 @@ the same request; the client runs in this process too, so its CPU time is includ
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 import platform
 import re
@@ -138,12 +138,13 @@ REQUESTS = (("`/reset` of an empty session: no model, no pictures (the protocol 
             ("`/rollout`, 3 chunks with both baselines: 4 pictures back", 3, True))
 
 
-def http_requests(pack_path: str, episode_id: str, repeats: int) -> list[tuple]:
+def http_requests(pack_path: str, episode_id: str, repeats: int, browser: bool = False) -> tuple[list[tuple], Samples | None]:
     """``/rollout`` through the served app against the model compute of the same request.
 
     Every call starts a new rollout (the start frame alternates between t = 5 and 6) with a new
     seed, so its pictures are new and get encoded (the recorded frames repeat, as in real use).
-    Returns rows ``(request, compute, server drawing, round trips...)``, medians in ms.
+    Returns rows ``(request, compute, server drawing, round trips...)`` and, with ``browser``, the
+    key-press timings in Chromium (:func:`key_presses`).
     """
     import socket
 
@@ -172,32 +173,79 @@ def http_requests(pack_path: str, episode_id: str, repeats: int) -> list[tuple]:
                    "gradio_client, ssl_verify=False": Client(f"http://127.0.0.1:{port}/", verbose=False, ssl_verify=False)}
         for what, chunks, baselines in REQUESTS:
             compute, drawing = Samples(), Samples()
-            for i in range(repeats + 2 if chunks else 0):  # the same work in process: predict (+ baselines), then draw and encode
-                picked = pick_frame(store, pack.encoder.image_size, EPISODE, episode_id, 5 + i % 2, None)
-                ro = start_rollout(pack, "bench", features, picked)
-                todo = recorded_chunks(picked.episode, ro.t0, 0, ro.chunk, chunks)
-                warm = i >= 2  # the first two are warm-up
-                (compute if warm else Samples()).measure(
-                    lambda: extend(ro, pack, todo, True, steps=steps, samples=1, seed=1000 + i, baselines=baselines))
-                (drawing if warm else Samples()).measure(lambda: render(ro, pack, features, store, baselines).outputs())
+            trips = {name: Samples() for name in clients}
+            for i in range(repeats + 2):  # interleaved, so that every measure sees the same load; the first two warm up
+                warm = i >= 2
+                if chunks:  # the same work in process: predict (+ baselines), then draw and encode
+                    picked = pick_frame(store, pack.encoder.image_size, EPISODE, episode_id, 5 + i % 2, None)
+                    ro = start_rollout(pack, "bench", features, picked)
+                    todo = recorded_chunks(picked.episode, ro.t0, 0, ro.chunk, chunks)
+                    (compute if warm else Samples()).measure(
+                        lambda: extend(ro, pack, todo, True, steps=steps, samples=1, seed=1000 + i, baselines=baselines))
+                    (drawing if warm else Samples()).measure(lambda: render(ro, pack, features, store, baselines).outputs())
+                for name, client in clients.items():  # a new start frame and seed every call: new pictures to encode
+                    (trips[name] if warm else Samples()).measure(
+                        lambda: client.predict(False, api_name="/reset") if not chunks else client.predict(
+                            EPISODE, episode_id, 5 + i % 2, None, 0, 0, 0, 0, 0, 0, 0, 0, True, chunks, steps, 1, baselines,
+                            2000 + i, api_name="/rollout"))
             if not chunks:
                 compute, drawing = Samples([0.0], [0.0]), Samples([0.0], [0.0])
-            row = [what, compute, drawing]
-            for client in clients.values():
-                calls = itertools.count()  # a new start frame and seed every call
+            rows.append((what, compute, drawing, *trips.values()))
+        presses = None
+        if browser:
+            def one_chunk():  # the model compute of a key press, measured in process after each press
+                picked = pick_frame(store, pack.encoder.image_size, EPISODE, episode_id, 5, None)
+                ro = start_rollout(pack, "bench", features, picked)
+                a = np.zeros((ro.chunk, pack.info.action_dim), np.float32)
+                return lambda: extend(ro, pack, [a], False, steps=steps, samples=1, seed=0, baselines=False)
 
-                def call(client=client, calls=calls, chunks=chunks, baselines=baselines):
-                    i = next(calls)
-                    if not chunks:
-                        return client.predict(False, api_name="/reset")
-                    client.predict(EPISODE, episode_id, 5 + i % 2, None, 0, 0, 0, 0, 0, 0, 0, 0, True, chunks, steps, 1,
-                                   baselines, 2000 + i, api_name="/rollout")
-
-                row.append(timed(call, repeats, 2))
-            rows.append(tuple(row))
+            presses = key_presses(f"http://127.0.0.1:{port}/", repeats, one_chunk)
     finally:
         demo.close()
-    return rows
+    return rows, presses
+
+
+def key_presses(url: str, repeats: int, compute, chromium: str = "/usr/bin/chromium") -> tuple[Samples, Samples]:
+    """Headless Chromium on the World model tab: from a key press (`D` or `A`: one chunk) to its pictures shown.
+
+    After each press ``compute()()`` (the same model work, in process) is timed too, so both see the same load.
+    """
+    from playwright.sync_api import sync_playwright
+
+    done = """([n, old]) => {
+      const status = document.querySelector('#wm-status')?.innerText || '';
+      const shown = (sel) => { const im = document.querySelector(sel + ' img'); return im && im.complete && im.naturalWidth > 0; };
+      const latest = document.querySelector('#wm-latest img');
+      return status.includes(n + (n > 1 ? ' chunks' : ' chunk')) && latest && latest.src !== old
+        && ['#wm-latest', '#wm-real', '#wm-filmstrip', '#wm-change'].every(shown);
+    }"""
+    out, model = Samples(), Samples()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url, wait_until="load")
+        page.wait_for_selector("#wm-latest img", timeout=60_000)
+        page.locator("#header").click()
+        n = 0
+        for i in range(repeats + 2):
+            if n == 8:  # keep the filmstrip at the size of a short game
+                page.keyboard.press("r")
+                page.wait_for_selector("#wm-latest img", state="detached", timeout=60_000)
+                n = 0
+            if n == 0 and i == 0:
+                page.keyboard.press("r")
+                page.wait_for_selector("#wm-latest img", state="detached", timeout=60_000)
+            n += 1
+            old = page.evaluate("() => document.querySelector('#wm-latest img')?.src || null")
+
+            def press(key="d" if i % 2 else "a", n=n, old=old):
+                page.keyboard.press(key)
+                page.wait_for_function(done, arg=[n, old], polling="raf", timeout=60_000)
+
+            (out if i >= 2 else Samples()).measure(press)
+            (model if i >= 2 else Samples()).measure(compute())
+        browser.close()
+    return out, model
 
 
 def client_setup_ms(repeats: int = 10) -> float:
@@ -239,6 +287,7 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--steps", default="1,3,10,30", help="Euler step counts to time")
     p.add_argument("--http", action="store_true", help="also time the served app through gradio_client")
+    p.add_argument("--browser", action="store_true", help="with --http: also time key presses in headless Chromium")
     p.add_argument("--write", type=Path, help="replace the table between the benchmark markers in this markdown file")
     args = p.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -267,12 +316,20 @@ def main(argv=None) -> None:
         if episode_id is None:
             sys.exit("--http needs example episodes (assets/examples)")
         n = max(5, args.repeats // 2)
+        rows_http, presses = http_requests(path, episode_id, n, browser=args.browser)
         text += (f"\n\nThrough the served app (server and client in this process), medians of {n} calls after 2 warm-up "
-                 f"calls, recorded actions, {pack.world_model.config.sample_steps} Euler steps, 1 sample. Each cell: wall clock "
+                 f"calls, each beside the same work in process, recorded actions, {pack.world_model.config.sample_steps} Euler steps, 1 sample. Each cell: wall clock "
                  "in ms (CPU time of the process, all threads, in ms); overhead = round trip − model compute:\n\n"
-                 + http_table(http_requests(path, episode_id, n))
+                 + http_table(rows_http)
                  + f"\n\nCreating one `httpx.Client()` (which `gradio_client` does for every call and every file it "
                  f"downloads; it loads the CA bundle) takes {_ms(client_setup_ms())} ms here.")
+        if presses is not None:
+            med, p95, _ = stats(presses[0])
+            compute = statistics.median(presses[1].wall)
+            text += (f"\n\nIn headless Chromium, from a key press (`D`/`A`, one chunk) to its four pictures shown: median "
+                     f"{_ms(med)} ms, p95 {_ms(p95)} ms ({n} presses after 2 warm-up ones, rollouts of up to 8 chunks), "
+                     f"**{_ms(med - compute)} ms** above the model compute of one chunk ({_ms(compute)} ms, timed after each "
+                     "press). Browser, server and client share the machine's cores.")
     print(text)
     if args.write:
         doc = args.write.read_text()

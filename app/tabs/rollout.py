@@ -55,7 +55,7 @@ KEYS_JS = """
   const predict = () => {
     const rec = document.querySelector('#wm-recorded input[type=checkbox]');
     if (rec && rec.checked) rec.click();  // keys play your actions, not the recorded ones
-    setTimeout(() => click('predict-btn'), 80);  // let the slider values reach Gradio first
+    setTimeout(() => click('predict-btn'), 0);  // after the sliders' input events are handled
   };
   document.addEventListener('keydown', (ev) => {
     if (ev.ctrlKey || ev.metaKey || ev.altKey || !visible(document.querySelector('#predict-btn'))) return;

@@ -89,6 +89,15 @@ def test_keys_drive_the_rollout(page):
     assert slider(page, 3) == (-1.0 if grip > 0 else 1.0)
     press(page, " ", "4 chunks")  # Space: again with the current sliders
 
+    # what the server predicted with, from the exported actions: the keys' values arrived before each click
+    page.locator("#export-btn").click()
+    link = page.locator("#wm-downloads a[href$='.json']")
+    link.wait_for(timeout=60_000)
+    chunks = json.loads(page.request.get(link.get_attribute("href")).body())["chunks"]
+    g = -1.0 if grip > 0 else 1.0
+    assert [c["actions"][0] for c in chunks] == [[-1.0, 0, 0, grip], [0, 1.0, 0, grip], [0, 1.0, 0, g], [0, 1.0, 0, g]]
+    assert not any(c["recorded"] for c in chunks)
+
 
 def test_keys_typed_into_a_text_box_do_not_play(page):
     box = page.locator("#wm-samples input[type=number]")
