@@ -48,3 +48,4 @@ def test_eight_clients_for_fifteen_seconds_without_an_error(tiny_pack, episodes,
         demo.close()
     assert not errors, f"{len(errors)} of {sum(calls) + len(errors)} calls failed:\n" + "\n".join(errors[:5])
     assert all(n >= 1 for n in calls), f"every client completed calls: {calls}"
+    print(f"{sum(calls)} calls by {CLIENTS} clients in {SECONDS:.0f} s, none failed")  # shown with pytest -s
