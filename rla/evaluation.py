@@ -79,6 +79,10 @@ class TrueLatentRollout:
     def __init__(self, autoencoder, z_real: torch.Tensor):
         self.autoencoder, self.z_real = autoencoder, z_real  # z_real: (B, C, N, D)
 
+    def windows(self, start: int, stop: int) -> "TrueLatentRollout":
+        """The ceiling for windows ``start … stop − 1`` only (evaluation runs in batches of windows)."""
+        return TrueLatentRollout(self.autoencoder, self.z_real[start:stop])
+
     def rollout(self, z_0, action_chunks, *, steps=None, generator=None, temperature=1.0):
         z, out = z_0, []
         for c in range(action_chunks.shape[1]):
@@ -185,7 +189,8 @@ def _rollout(model, z_0, actions, steps, seed, batch_size, num_samples=1, temper
         b = z.shape[0]
         z_rep, a_rep = z.repeat(num_samples, 1, 1), a.repeat(num_samples, 1, 1, 1)
         kwargs = {"temperature": temperature} if getattr(model, "stochastic", False) else {}
-        pred = model.rollout(z_rep, a_rep, steps=steps, generator=gen, **kwargs)  # (R*b, C, N, D)
+        part = model.windows(s, s + b) if isinstance(model, TrueLatentRollout) else model
+        pred = part.rollout(z_rep, a_rep, steps=steps, generator=gen, **kwargs)  # (R*b, C, N, D)
         parts.append(pred.view(num_samples, b, *pred.shape[1:]))
     return torch.cat(parts, dim=1)
 

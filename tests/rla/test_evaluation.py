@@ -115,3 +115,12 @@ def test_zero_noise_is_deterministic_and_the_mean_of_samples_differs_from_one_sa
     assert a["rla@2 zero"]["per_window"]["token_l1"] == b["rla@2 zero"]["per_window"]["token_l1"]
     assert a["rla@2"]["per_window"]["token_l1"] != b["rla@2"]["per_window"]["token_l1"]
     assert a["rla@2 mean4"]["per_window"]["token_l1"] != a["rla@2"]["per_window"]["token_l1"]
+
+
+def test_scores_do_not_depend_on_how_windows_are_batched():
+    pack, items = _trained_pack(0), _items(n=5)
+    one = EvalConfig(rla_steps=(1,), noise_seeds=(0,), num_samples=2, cost=False, n_boot=20, batch_size=64)
+    small = EvalConfig(rla_steps=(1,), noise_seeds=(0,), num_samples=2, cost=False, n_boot=20, batch_size=2)
+    a, b = (evaluate_packs([pack], items, c)["methods"] for c in (one, small))
+    for name in ("regression", "copy", "rla_true_latent", "rla@1 zero"):
+        assert np.allclose(a[name]["per_window"]["token_l1"], b[name]["per_window"]["token_l1"], atol=1e-6), name
