@@ -30,13 +30,15 @@ CLICK_A_DIAMOND = """() => {
 # tab id → (tab label, steps); a step is ("click", elem_id) | ("fill", elem_id, text) | ("check", label) | ("wait", selector)
 # | ("js", function source)
 TABS = {
-    "world-model": ("World model", [("check", "Use the recorded actions (example episodes)"), ("check", "Compare with the baselines"),
+    "world-model": ("World model", [("wait", "#wm-latest img"), ("click", "reset-btn"), ("check", "Use the recorded actions (example episodes)"), ("check", "Compare with the baselines"),
                                     ("fill", "wm-samples", "4"), ("click", "rollout-btn"), ("wait", "#wm-latest img")]),
     "latent-actions": ("Latent actions", [("click", "encode-btn"), ("wait", "#la-strip img"), ("click", "transfer-btn"),
                                           ("wait", "#la-transfer img")]),
     "interpolation": ("Interpolation", [("click", "interpolate-btn"), ("wait", "#ip-strip img")]),
     "latent-space": ("Latent space", [("wait", "#latent-map .js-plotly-plot"), ("js", CLICK_A_DIAMOND), ("wait", "#ls-frames img")]),
     "evaluate": ("Evaluate", [("click", "evaluate-btn"), ("wait", "#evaluate-summary >> text=Results")]),
+    "plan": ("Plan", [("click", "plan-btn"), ("wait", "#plan-picture img")]),
+    "policies": ("Policies", [("wait", "#policy-table")]),
     "about": ("About", [("wait", "#about-diagram svg")]),
 }
 
