@@ -120,6 +120,17 @@ def compatible(episode, pack) -> bool:
     return episode.actions.shape[1] == pack.info.action_dim
 
 
+def check_number(value, low: float, high: float, what: str) -> float:
+    """A number in ``[low, high]`` from a widget value (NaN refused), or a ``gr.Error`` naming ``what``."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise user_error(f"The {what} must be a number from {low:g} to {high:g}, got {value!r}.", "Bad input") from None
+    if not low <= f <= high:  # also refuses NaN
+        raise user_error(f"The {what} must be from {low:g} to {high:g}, got {value!r}.", "Bad input")
+    return f
+
+
 def check_index(value, last: int, what: str) -> int:
     """An integer in ``[0, last]`` from a widget value, or a ``gr.Error`` naming ``what``."""
     try:

@@ -5,7 +5,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app.episodes import check_index, showcase_fit
+from app.episodes import check_index, check_number, showcase_fit
 from app.errors import guarded, user_error
 from app.frames import EPISODE, pair_picker, pick_pair
 from app.images import grid, upscale, write_animation
@@ -69,12 +69,7 @@ def build(ctx) -> None:
         pack = require_pack(pack_key)
         n = check_index(points, 64, "number of points")
         seed = check_index(seed, 2**31 - 1, "seed")
-        try:
-            alpha = float(alpha)
-        except (TypeError, ValueError):
-            raise user_error(f"α must be a number from 0 to 1, got {alpha!r}.", "Bad input") from None
-        if not 0.0 <= alpha <= 1.0:  # also refuses NaN
-            raise user_error(f"α must be from 0 to 1, got {alpha!r}.", "Bad input")
+        alpha = check_number(alpha, 0.0, 1.0, "α")
         if n < 2:
             raise user_error("Use at least 2 points on the path.", "Bad input")
         if path not in ("linear", "spherical"):

@@ -16,7 +16,7 @@ import gradio as gr
 import numpy as np
 import torch
 
-from app.episodes import check_index, compatible, showcase_fit
+from app.episodes import check_index, check_number, compatible, showcase_fit
 from app.errors import guarded, user_error
 from app.frames import EPISODE, frame_picker, pick_frame
 from app.images import content_key, grid, publish, save_picture
@@ -85,12 +85,7 @@ def check_plan_settings(candidates, iterations, horizon, elites, steps, foregrou
     steps = check_index(steps, MAX_STEPS, "number of Euler steps")
     elites = check_index(elites, MAX_CANDIDATES, "number of elites")
     seed = check_index(seed, 2**31 - 1, "seed")
-    try:
-        foreground = float(foreground)
-    except (TypeError, ValueError):
-        raise user_error(f"The foreground weight must be a number, got {foreground!r}.", "Bad input") from None
-    if not 0 <= foreground <= 100:  # also refuses NaN
-        raise user_error(f"The foreground weight must be from 0 to 100, got {foreground!r}.", "Bad input")
+    foreground = check_number(foreground, 0, 100, "foreground weight")
     if min(candidates, iterations, horizon, steps, elites) < 1 or candidates < 2:
         raise user_error("Candidates must be at least 2; iterations, horizon, elites and Euler steps at least 1.", "Bad input")
     if elites > candidates:
