@@ -110,7 +110,7 @@ def score(preset, data: Path, work: Path, folders: dict, variants: dict, out_jso
 
 
 def report(results: dict) -> str:
-    from rla.stats import paired_difference, verdict
+    from rla.stats import paired_difference
 
     base = results["base"]["methods"]
     p = results["_protocol"]
@@ -134,7 +134,6 @@ def report(results: dict) -> str:
                                   groups=p["groups"])
             delta = f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
             adopted = "yes" if d["high"] < 0 else "no"
-            _ = verdict(d["low"], d["high"], names=(name, "base"))
         cpu = ", ".join(f"{c / 60:.1f}" for c in entry["cpu_seconds"])
         lines.append(f"| {name} | {entry['steps']:,} | {cpu} | " + " | ".join(cells) + f" | {delta} | {adopted} |")
     reg = base.get("regression")

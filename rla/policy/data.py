@@ -21,13 +21,13 @@ generator state, so BC seed k and WAM seed k see the same labelled samples in th
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from rla.hub import file_sha256  # noqa: F401  (the autoencoder that made the RLA targets is recorded by it)
 
 SEED_SPACE = 2**62
 
@@ -82,15 +82,6 @@ def rla_targets(autoencoder, dynamics, tokens: torch.Tensor, k: int, batch_size:
         j = min(i + batch_size, len(z) - k)
         out.append(autoencoder.encode(z[i:j], z[i + k:j + k]))
     return ((torch.cat(out) - dynamics.u_mean) / dynamics.u_std).float()
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes (the autoencoder that made the RLA targets is recorded by it)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def make_demo(episode, tokens: torch.Tensor, rla: torch.Tensor, *, with_actions: bool, obs: str = "tokens") -> Demo:
