@@ -125,7 +125,7 @@ def fit(model: torch.nn.Module, sample_batch: Callable[[torch.Generator], dict],
     if ema is not None:
         ema.copy_to(params)  # the result is the averaged model; the checkpoint keeps the raw one for resuming
     model.eval()
-    return {"steps": step, "minutes": round(minutes, 2), "cpu_seconds": round(cpu_seconds, 1), "final_loss": smooth,
+    return {"steps": step, "minutes": round(minutes, 2), "cpu_seconds": round(cpu_seconds, 3), "final_loss": smooth,
             "threads": torch.get_num_threads(), "config": asdict(cfg)}
 
 
