@@ -28,7 +28,7 @@ Scores (per window, final frame):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -53,9 +53,10 @@ class EvalConfig:
     n_boot: int = 2000
     cost: bool = True  # measure FLOPs and ms per chunk
     batch_size: int = 64  # windows per forward pass (times num_samples for the sampled rows)
+    later_seed_steps: tuple | None = None  # Euler steps for every pack after the first (None: all of rla_steps)
 
     def __post_init__(self):
-        if not self.noise_seeds or self.num_samples < 1 or any(s < 1 for s in self.rla_steps):
+        if not self.noise_seeds or self.num_samples < 1 or any(s < 1 for s in self.rla_steps + tuple(self.later_seed_steps or ())):
             raise ValueError(f"EvalConfig needs noise seeds, num_samples >= 1 and steps >= 1: {self}")
         unknown = set(self.modes) - {"sample", "zero", "mean"}
         if unknown or not self.modes:
@@ -301,7 +302,8 @@ def evaluate_packs(packs: list, items: list[dict], cfg: EvalConfig | None = None
     per_seed = []
     for s, pack in enumerate(packs):
         sub = (lambda f, m, s=s: progress((s + f) / len(packs), f"seed {s}: {m}")) if progress else None
-        per_seed.append(score_pack(pack, items, cfg, lpips_model=lpips_model, progress=sub))
+        seed_cfg = replace(cfg, rla_steps=tuple(cfg.later_seed_steps)) if s > 0 and cfg.later_seed_steps else cfg
+        per_seed.append(score_pack(pack, items, seed_cfg, lpips_model=lpips_model, progress=sub))
     methods = summarize(per_seed, groups, cfg)
     rows = {row.name: row for row in rows_of(packs[0], cfg)}
     models = packs[0].world_models()

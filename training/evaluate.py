@@ -129,6 +129,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--chunk", type=int, default=10)
     parser.add_argument("--stride", type=int, default=10, help="a window starts every this many frames")
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 3, 10, 30], help="Euler steps for RLA-WM")
+    parser.add_argument("--later-seed-steps", type=int, nargs="*", default=None,
+                        help="Euler steps for the packs after the first (default: all of --steps); the step sweep then has one seed")
     parser.add_argument("--noise-seeds", type=int, nargs="+", default=[100, 101, 102])
     parser.add_argument("--samples", type=int, default=8, help="samples per noise seed (mean-of-N rows, energy score)")
     parser.add_argument("--reported", default="rla@10", help="the RLA-WM row named as the method before the run")
@@ -148,7 +150,8 @@ def main(argv=None) -> dict:
     from rla.data import load_episodes
 
     items = eval_items(packs, load_episodes(args.data), args.split, args.chunks, args.chunk, args.stride)
-    cfg = EvalConfig(rla_steps=tuple(args.steps), noise_seeds=tuple(args.noise_seeds), num_samples=args.samples, cost=not args.no_cost)
+    cfg = EvalConfig(rla_steps=tuple(args.steps), noise_seeds=tuple(args.noise_seeds), num_samples=args.samples, cost=not args.no_cost,
+                     later_seed_steps=tuple(args.later_seed_steps) if args.later_seed_steps else None)
     rep = args.reported
     comparisons = reported_comparisons(rep, args.steps)
     lpips_model = load_lpips(args.lpips_weights) if args.lpips_weights else load_lpips()

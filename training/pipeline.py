@@ -68,6 +68,7 @@ class PipelinePreset:
     gate_ratio: float = 0.5  # the autoencoder must reach this x the copy floor's MSE on moving tokens (validation)
     holdout_task: str | None = "PokeCube"  # an extra autoencoder trained without it (the "generalizes" property)
     eval_stride: int = 10  # a test window starts every this many frames
+    sweep_all_seeds: bool = False  # Euler-step sweep (1/3/10/30) on every seed; False: first seed, the reported steps on all (CPU time)
 
 
 PRESETS = {
@@ -346,6 +347,16 @@ def seed_packs(preset: PipelinePreset, work: Path, out: Path) -> list[Path]:
     return [out] + [work / "packs" / f"seed{s}" for s in preset.seeds[1:]]
 
 
+def later_seed_steps(preset: PipelinePreset) -> list[str]:
+    """``training.evaluate`` arguments scoring the seeds after the first at the reported row's Euler steps only."""
+    if preset.sweep_all_seeds:
+        return []
+    steps = preset.reported.split(" ")[0].removeprefix("rla@")
+    if not steps.isdigit():
+        raise ValueError(f"reported row must start with rla@<steps>: {preset.reported!r}")
+    return ["--later-seed-steps", steps]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
@@ -393,7 +404,7 @@ def main(argv=None) -> None:
     matched = seed_dir(args.work, preset.seeds[0]) / "regression_matched" / "regression"
     results = evaluate.main(["--pack", *map(str, packs), "--data", str(args.data), "--out", str(args.work / "evaluation.json"),
                              "--markdown", str(args.results), "--stride", str(preset.eval_stride), "--reported", preset.reported,
-                             "--extra", f"regression_matched={matched}"])
+                             "--extra", f"regression_matched={matched}", *later_seed_steps(preset)])
     stage("evaluate", t0, c0)
     summary = {k: v for k, v in results.items() if k != "methods"}
     summary["methods"] = {name: {k: v for k, v in entry.items() if k != "per_window"} for name, entry in results["methods"].items()}

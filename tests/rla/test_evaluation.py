@@ -124,3 +124,14 @@ def test_scores_do_not_depend_on_how_windows_are_batched():
     a, b = (evaluate_packs([pack], items, c)["methods"] for c in (one, small))
     for name in ("regression", "copy", "rla_true_latent", "rla@1 zero"):
         assert np.allclose(a[name]["per_window"]["token_l1"], b[name]["per_window"]["token_l1"], atol=1e-6), name
+
+
+def test_later_seeds_are_scored_only_at_their_step_counts():
+    items = _items(n=4)
+    cfg = EvalConfig(rla_steps=(1, 3), noise_seeds=(0,), num_samples=2, cost=False, n_boot=50, later_seed_steps=(3,))
+    methods = evaluate_packs([_trained_pack(0), _trained_pack(1)], items, cfg)["methods"]
+    assert methods["rla@1 mean2"]["training_seeds"] == [0]  # the sweep: first seed only
+    assert methods["rla@3 mean2"]["training_seeds"] == [0, 1]
+    assert methods["regression"]["training_seeds"] == [0, 1]
+    full = evaluate_packs([_trained_pack(0)], items, EvalConfig(rla_steps=(1, 3), noise_seeds=(0,), num_samples=2, cost=False, n_boot=50))
+    assert methods["rla@1 mean2"]["per_window"]["token_l1"] == full["methods"]["rla@1 mean2"]["per_window"]["token_l1"]

@@ -59,3 +59,15 @@ def test_mixed_action_spaces_are_refused_with_a_clear_message():
     with pytest.raises(SystemExit, match="3-D actions: PushT; 4-D actions: PushCube.*--tasks"):
         check_one_action_space(eps)
     check_one_action_space(eps[:1])  # one action space is fine
+
+
+def test_later_seeds_are_scored_at_the_reported_steps():
+    from dataclasses import replace
+
+    from training.pipeline import PRESETS, later_seed_steps
+
+    cpu = PRESETS["cpu"]
+    assert later_seed_steps(replace(cpu, reported="rla@3 mean8")) == ["--later-seed-steps", "3"]
+    assert later_seed_steps(replace(cpu, reported="rla@3 mean8", sweep_all_seeds=True)) == []
+    with pytest.raises(ValueError, match="rla@<steps>"):
+        later_seed_steps(replace(cpu, reported="regression"))
