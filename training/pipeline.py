@@ -172,31 +172,34 @@ def seed_dir(work: Path, seed: int) -> Path:
 
 
 def jobs_for(preset: PipelinePreset, work: Path) -> list[Job]:
-    """Every training job, in the order they should start."""
-    jobs = []
+    """Every training job, in the order they should start: the long ones (autoencoders, then the
+    budget-matched regression as soon as the first seed's RLA-WM is timed) first, so that two
+    processes stay busy to the end."""
     dyn_extra = (["--whiten"] if preset.whiten else []) + ["--time-mean", str(preset.time_mean)]
-    for i, seed in enumerate(preset.seeds):
+    first = preset.seeds[0]
+    autoencoders, first_seed, rest = [], [], []
+    for seed in preset.seeds:
         d = seed_dir(work, seed)
         ae = d / "autoencoder" / "autoencoder"
-        jobs += [Job(f"autoencoder{seed}", "training.train_autoencoder", d / "autoencoder", ae / "model.safetensors", preset.ae_steps,
-                     report="autoencoder_eval.json"),
-                 Job(f"regression{seed}", "training.train_world_model", d / "regression", d / "regression" / "regression" / "model.safetensors",
-                     preset.regression_steps, extra=["--method", "regression"], report="regression_train.json"),
-                 Job(f"rla{seed}", "training.train_world_model", d / "rla", d / "rla" / "rla" / "model.safetensors", preset.dynamics_steps,
-                     deps=[f"autoencoder{seed}"], extra=["--method", "rla", "--autoencoder", str(ae), *dyn_extra], report="rla_train.json")]
-        if i == 0:
-            jobs.append(Job(f"token_flow{seed}", "training.train_world_model", d / "token_flow", d / "token_flow" / "token_flow" / "model.safetensors",
-                            preset.token_flow_steps, extra=["--method", "token_flow"], report="token_flow_train.json"))
+        autoencoders.append(Job(f"autoencoder{seed}", "training.train_autoencoder", d / "autoencoder", ae / "model.safetensors",
+                                preset.ae_steps, report="autoencoder_eval.json"))
+        seed_jobs = [Job(f"regression{seed}", "training.train_world_model", d / "regression", d / "regression" / "regression" / "model.safetensors",
+                         preset.regression_steps, extra=["--method", "regression"], report="regression_train.json"),
+                     Job(f"rla{seed}", "training.train_world_model", d / "rla", d / "rla" / "rla" / "model.safetensors", preset.dynamics_steps,
+                         deps=[f"autoencoder{seed}"], extra=["--method", "rla", "--autoencoder", str(ae), *dyn_extra], report="rla_train.json")]
+        (first_seed if seed == first else rest).extend(seed_jobs)
     if preset.holdout_task:
         out = work / f"ae_without_{preset.holdout_task}"
-        jobs.append(Job("ae_holdout", "training.train_autoencoder", out, out / "autoencoder" / "model.safetensors", preset.ae_steps,
-                        extra=["--exclude-task", preset.holdout_task], report="autoencoder_eval.json"))
-    first = preset.seeds[0]
-    out = seed_dir(work, first) / "regression_matched"
-    jobs.append(Job("regression_matched", "training.train_world_model", out, out / "regression" / "model.safetensors", 0,
-                    deps=[f"autoencoder{first}", f"rla{first}", f"regression{first}"], extra=["--method", "regression"],
-                    report="regression_train.json"))
-    return jobs
+        autoencoders.append(Job("ae_holdout", "training.train_autoencoder", out, out / "autoencoder" / "model.safetensors", preset.ae_steps,
+                                extra=["--exclude-task", preset.holdout_task], report="autoencoder_eval.json"))
+    d = seed_dir(work, first)
+    first_seed.append(Job(f"token_flow{first}", "training.train_world_model", d / "token_flow", d / "token_flow" / "token_flow" / "model.safetensors",
+                          preset.token_flow_steps, extra=["--method", "token_flow"], report="token_flow_train.json"))
+    out = d / "regression_matched"
+    first_seed.append(Job("regression_matched", "training.train_world_model", out, out / "regression" / "model.safetensors", 0,
+                          deps=[f"autoencoder{first}", f"rla{first}", f"regression{first}"], extra=["--method", "regression"],
+                          report="regression_train.json"))
+    return autoencoders + first_seed + rest
 
 
 def matched_steps(work: Path, seed: int) -> int:

@@ -71,3 +71,14 @@ def test_later_seeds_are_scored_at_the_reported_steps():
     assert later_seed_steps(replace(cpu, reported="rla@3 mean8", sweep_all_seeds=True)) == []
     with pytest.raises(ValueError, match="rla@<steps>"):
         later_seed_steps(replace(cpu, reported="regression"))
+
+
+def test_long_jobs_start_first_and_dependencies_come_before_their_users(tmp_path):
+    from training.pipeline import PRESETS, jobs_for
+
+    names = [j.name for j in jobs_for(PRESETS["cpu"], tmp_path)]
+    assert names[:3] == ["autoencoder0", "autoencoder1", "autoencoder2"]
+    assert names.index("regression_matched") < names.index("regression1")  # the longest dynamics-stage job early
+    position = {n: i for i, n in enumerate(names)}
+    for job in jobs_for(PRESETS["cpu"], tmp_path):
+        assert all(position[d] < position[job.name] for d in job.deps), job.name
