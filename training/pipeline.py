@@ -18,7 +18,8 @@ Stages (each skipped when its output exists, so an interrupted run resumes where
 4. **evaluate** every seed on the test split (``docs/results.md``) and measure the RLA properties
    (``docs/properties.md``).
 
-Every stage's wall time and CPU-seconds go into ``WORK/timing.json``.
+Every stage's wall time and CPU-seconds go into ``WORK/timing.json`` and, with every job's
+CPU-seconds, into ``docs/timing.md`` (:mod:`training.timing`).
 """
 from __future__ import annotations
 
@@ -419,6 +420,9 @@ def main(argv=None) -> None:
     extra = ["--holdout-ae", str(holdout), "--holdout-task", preset.holdout_task] if preset.holdout_task else []
     properties.main(["--pack", str(args.out), "--data", str(args.data), "--out", str(args.results.parent / "properties.md"), *extra])
     stage("properties", t0, c0)
+    from training import timing as timing_report
+
+    timing_report.main(["--work", str(args.work), "--preset", args.preset, "--out", str(args.results.parent / "timing.md")])
     print(f"[pipeline] done in {(time.time() - start) / 60:.1f} min -> {args.out}", flush=True)
 
 

@@ -1,5 +1,6 @@
 """The whole chain on the tiny preset: collect (real renderer) → train → pack → evaluate."""
 import json
+import re
 
 import pytest
 
@@ -40,6 +41,8 @@ def test_tiny_pipeline_builds_a_working_pack(tmp_path, monkeypatch):
     table = (tmp_path / "docs" / "results.md").read_text()
     assert table.startswith("Command: `python -m training.evaluate") and "| rla@30 (1 seed) |" in table
     assert (tmp_path / "docs" / "properties.md").exists()
+    timing = (tmp_path / "docs" / "timing.md").read_text()
+    assert re.search(r"\| collect PushCube_clean \| \d+ frames \|", timing) and "| train rla0 | 20 |" in timing and "not yet trained" not in timing
     # a second run finds every stage done and trains nothing
     logs = sorted((tmp_path / "work" / "logs").iterdir())
     mtimes = [p.stat().st_mtime for p in logs]
