@@ -19,6 +19,7 @@ from app.errors import user_error
 from rla.video import font as video_font
 from rla.video import placeholder
 
+UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")  # what uploads may be; Pillow would also try dozens of rarer decoders
 MAX_PIXELS = 40_000_000  # refuse larger uploads (a 6000×6000 photo is 36 MP)
 MIN_SIDE = 8  # smaller images carry no usable content
 DISPLAY_FRAME = 256  # frames are upscaled to at least this many pixels per side for display
@@ -41,6 +42,10 @@ class ImageInput(gr.Image):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
+                path = getattr(payload, "path", None)
+                if path:  # only the listed formats reach a decoder (Gradio's would try every one Pillow has)
+                    with Image.open(path, formats=UPLOAD_FORMATS):
+                        pass
                 return super().preprocess(payload)
         except gr.Error:
             raise
@@ -78,7 +83,7 @@ def read_image(value, size: int) -> np.ndarray:
         raise user_error("No image: upload one, or pick a frame from an example episode.", "Missing image")
     try:
         if isinstance(value, (str, Path)):
-            with Image.open(value) as im:
+            with Image.open(value, formats=UPLOAD_FORMATS) as im:  # no other Pillow decoder sees visitors' bytes
                 _check_size(*im.size)  # before decoding the pixels
                 im.load()
                 img = ImageOps.exif_transpose(im)
@@ -91,7 +96,8 @@ def read_image(value, size: int) -> np.ndarray:
     except Image.DecompressionBombError as err:
         raise user_error(f"That image is too large; upload one under {MAX_PIXELS // 1_000_000} megapixels.", "Image too large") from err
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise user_error(f"That file is not an image this app can read: {type(err).__name__}.", "Not an image") from err
+        raise user_error(f"That file is not an image this app can read ({', '.join(UPLOAD_FORMATS)}): {type(err).__name__}.",
+                         "Not an image") from err
     w, h = img.size
     _check_size(w, h)
     img = _to_rgb(img)

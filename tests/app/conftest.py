@@ -89,6 +89,7 @@ def image_files(tmp_path_factory) -> dict[str, Path]:
         "wide": ("wide.jpg", Image.fromarray(rng.integers(0, 255, (60, 200, 3), dtype=np.uint8))),
         "tiny": ("tiny.png", Image.fromarray(rgb[:4, :4])),
         "huge": ("huge.png", Image.new("1", (8000, 8000))),  # 64 MP, a small file
+        "tiff": ("frame.tiff", Image.fromarray(rgb)),  # Pillow reads it; the app does not accept it
     }
     out = {}
     for key, (name, img) in files.items():

@@ -128,7 +128,7 @@ def test_rollout_bad_inputs_get_clear_errors(client, kwargs, message):
 
 
 @pytest.mark.parametrize("kind, message", [("text", "not an image"), ("fake_png", "not an image"), ("tiny", "too small|only 4×4"),
-                                            ("huge", "megapixels")])
+                                            ("huge", "megapixels"), ("tiff", "not an image")])
 def test_bad_uploads_get_clear_errors(client, image_files, kind, message):
     with pytest.raises(AppError, match=message):
         rollout(client, source=UP, image=handle_file(str(image_files[kind])))

@@ -31,6 +31,16 @@ def test_bad_uploads_raise_a_clear_error(image_files, kind, message):
         read_image(str(image_files[kind]), 64)
 
 
+@pytest.mark.parametrize("fmt", ["TIFF", "ICO", "PPM"])
+def test_formats_off_the_list_are_refused_although_pillow_reads_them(tmp_path, fmt):
+    path = tmp_path / f"frame.{fmt.lower()}"
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(path, format=fmt)
+    with Image.open(path) as im:
+        assert im.format == fmt  # Pillow itself would decode it
+    with pytest.raises(gr.Error, match="not an image this app can read"):
+        read_image(str(path), 64)
+
+
 def test_missing_image():
     with pytest.raises(gr.Error, match="No image"):
         read_image(None, 64)
