@@ -188,9 +188,12 @@ def build(ctx) -> dict:
 
         return rollout
 
-    predict_btn.click(run(1), inputs, outputs, api_name="predict_chunk", api_visibility="undocumented", concurrency_limit=2,
-                      trigger_mode="once")  # keys held down click it repeatedly: drop clicks while one is running
-    rollout_btn.click(run(None), inputs, outputs, api_name="rollout", concurrency_limit=2)
+    # every event that changes the rollout runs one at a time (one group): two calls sent at once by one visitor then
+    # extend the rollout one after the other, instead of each extending its own copy and the last one to end winning
+    one_at_a_time = {"concurrency_id": "rollout_state", "concurrency_limit": 1}
+    predict_btn.click(run(1), inputs, outputs, api_name="predict_chunk", api_visibility="undocumented",
+                      trigger_mode="once", **one_at_a_time)  # keys held down click it repeatedly: drop clicks while one is running
+    rollout_btn.click(run(None), inputs, outputs, api_name="rollout", **one_at_a_time)
 
     @guarded("undo")
     def undo(pack_key, state, baselines):
@@ -227,9 +230,9 @@ def build(ctx) -> dict:
         pack = require_pack(pack_key)
         return export(state, pack, ctx.episodes, shown_methods(state, pack, bool(baselines)))
 
-    undo_btn.click(undo, [ctx.pack_state, state, baselines], outputs, api_name="undo")
-    reset_btn.click(reset, [ctx.pack_state, state, baselines], outputs, api_name="reset")
-    baselines.change(toggle, [ctx.pack_state, state, baselines, steps, seed], outputs, api_visibility="private")
+    undo_btn.click(undo, [ctx.pack_state, state, baselines], outputs, api_name="undo", **one_at_a_time)
+    reset_btn.click(reset, [ctx.pack_state, state, baselines], outputs, api_name="reset", **one_at_a_time)
+    baselines.change(toggle, [ctx.pack_state, state, baselines, steps, seed], outputs, api_visibility="private", **one_at_a_time)
     export_btn.click(export_files, [ctx.pack_state, state, baselines], downloads, api_name="export", concurrency_limit=2).success(
         lambda: gr.update(visible=True), None, downloads, api_visibility="private", queue=False)  # API callers get plain paths
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -294,3 +295,12 @@ def test_example_episode_pairs_are_placed_on_the_map(client, tiny_pack):
     assert diamonds and diamonds[0]["name"] == "example episodes"
     _, frames, text = client.predict("task", n_train, api_name="/umap")
     assert frames is not None and text.startswith("Point example-episode pair")
+
+
+def test_concurrent_calls_of_one_session_run_one_after_the_other(client):
+    """Two rollouts sent at once by one visitor must not extend the same state at the same time."""
+    client.predict(api_name="/reset")
+    args = lambda dx: (EP, "synthetic-0", 3, None, dx, 0.0, 0.0, 0.0, 0, 0, 0, 0, False, 3, 4, 2, True, 0)  # noqa: E731
+    jobs = [client.submit(*args(dx), api_name="/rollout") for dx in (0.5, -0.5)]
+    counts = sorted(int(re.search(r"\*\*(\d+) chunks?\*\*", status(job.result(timeout=120)))[1]) for job in jobs)
+    assert counts == [3, 6]  # the second call starts from the first one's result
