@@ -12,6 +12,7 @@ import argparse
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from rla.metrics import load_lpips
 from rla.rgb_decoder import RGBDecoder, RGBDecoderConfig
@@ -27,6 +28,22 @@ def frames_at(frames: torch.Tensor, size: int) -> torch.Tensor:
     return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
+class FrozenLPIPS:
+    """The LPIPS term of the decoder's loss, held outside the decoder's module tree.
+
+    Set as ``decoder.lpips``, a plain attribute (this is not an ``nn.Module``): ``decoder.train()``
+    never switches LPIPS' dropout on, the optimizer never sees its parameters, and neither the
+    resumable checkpoint nor ``model.safetensors`` holds it. Gradients still reach the images.
+    """
+
+    def __init__(self, net: nn.Module):
+        self.net = net.eval().requires_grad_(False)
+
+    def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, 3, S, S)`` in [-1, 1] → distances ``(B, 1, 1, 1)``."""
+        return self.net.to(pred.device).eval()(pred, target)  # follows the decoder to its device
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser)
@@ -36,7 +53,8 @@ def main(argv=None) -> dict:
     cfg = RGBDecoderConfig(grid=rows, token_dim=encoder.dim, image_size=encoder.image_size)
     torch.manual_seed(args.seed)
     decoder = RGBDecoder(cfg)
-    decoder.lpips = load_lpips()
+    lpips_net = load_lpips()
+    decoder.lpips = FrozenLPIPS(lpips_net) if lpips_net is not None else None
     tokens = torch.cat(train.tokens)  # (F, N, D)
     frames = frames_at(torch.cat([torch.as_tensor(ep.frames) for ep in train.episodes]), cfg.image_size)
     tc = train_config(args, max_minutes=30.0, batch_size=32, lr=1e-3)
@@ -47,7 +65,6 @@ def main(argv=None) -> dict:
 
     summary = fit(decoder, sample, tc, args.out, name="rgb_decoder")
     decoder = getattr(decoder, "module", decoder).eval()
-    decoder.lpips = None
     decoder.save_pretrained(args.out / "rgb_decoder")
     from rla.metrics import psnr, ssim
 
