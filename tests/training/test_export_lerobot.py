@@ -4,28 +4,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from tests.app.tiny import synthetic_episodes
+from tests.rla.test_video import read_mp4
 from tests.training.recordings import write_recording
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def decoded_frames(path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame[..., ::-1])
-    cap.release()
-    return frames
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +59,11 @@ def test_tables_have_the_v3_schema_and_counts(exported):
     assert info["data_path"] == "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
     assert info["video_path"] == "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
     features = info["features"]
-    assert features["observation.images.front"]["dtype"] == "video" and features["observation.images.front"]["shape"] == [64, 64, 3]
+    video = features["observation.images.front"]
+    assert video["dtype"] == "video" and video["shape"] == [64, 64, 3]
     assert features["action"] == {"dtype": "float32", "shape": [4], "names": ["dx", "dy", "dz", "gripper"]}
-    assert set(features) - {"observation.images.front", "observation.state", "action"} == set(data.column_names) - {"observation.state", "action"}
+    vectors = {"observation.state", "action"}
+    assert set(features) - vectors - {"observation.images.front"} == set(data.column_names) - vectors
     stats = json.loads((out / "meta" / "stats.json").read_text())
     actions = np.array(data.column("action").to_pylist())  # (18, 4)
     assert stats["action"]["count"] == [18] and np.allclose(stats["action"]["max"], actions.max(0))
@@ -85,12 +75,13 @@ def test_each_video_has_one_frame_per_row_and_shows_the_recording(exported):
     episodes = pq.read_table(out / "meta" / "episodes" / "chunk-000" / "file-000.parquet").to_pylist()
     data = pq.read_table(out / "data" / "chunk-000" / "file-000.parquet")
     for ep, name in zip(episodes, ("PullCube", "PushCube")):
-        video = out / info["video_path"].format(video_key="observation.images.front", chunk_index=ep["videos/observation.images.front/chunk_index"],
-                                                file_index=ep["videos/observation.images.front/file_index"])
-        frames = decoded_frames(video)
+        key = "observation.images.front"
+        video = out / info["video_path"].format(video_key=key, chunk_index=ep[f"videos/{key}/chunk_index"],
+                                                file_index=ep[f"videos/{key}/file_index"])
+        frames = read_mp4(video)
         rows = data.filter(pa.compute.equal(data.column("episode_index"), ep["episode_index"])).num_rows
         assert len(frames) == rows == ep["length"]
-        assert ep["videos/observation.images.front/to_timestamp"] == pytest.approx(rows / info["fps"])
+        assert ep[f"videos/{key}/to_timestamp"] == pytest.approx(rows / info["fps"])
         recorded = source[name].frames[: len(frames)].astype(float)
         assert np.abs(np.stack(frames).astype(float) - recorded).mean() < 12  # lossy codec, same pictures
 
@@ -105,7 +96,7 @@ def test_refuses_a_folder_that_is_not_empty(exported):
 
 
 def test_missing_data_prints_the_message_and_exits_2(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "training.export_lerobot", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")],
-                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    command = [sys.executable, "-m", "training.export_lerobot", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert run.returncode == 2 and "missing: no such file or folder" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "o").exists()
