@@ -65,6 +65,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--gae-lambda", type=float, default=0.95)
     p.add_argument("--clip", type=float, default=0.2)
     p.add_argument("--target-kl", type=float, default=0.1)
+    p.add_argument("--validity-starts", type=int, default=4,
+                   help="recorded starts per recording for the reward-validity check before training (0 = skip)")
     p.add_argument("--checkpoint-every", type=int, default=5, help="iterations between resumable checkpoints")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache folder")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -74,6 +76,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     bad = [f"--{n.replace('_', '-')}" for n in positive if getattr(args, n) < 1]
     if bad:
         p.error(f"{', '.join(bad)} must be >= 1")
+    if args.validity_starts < 0:
+        p.error("--validity-starts must be >= 0")
     if args.lr <= 0 or not 0 < args.gamma <= 1 or not 0 <= args.gae_lambda <= 1 or args.clip <= 0 or args.target_kl <= 0:
         p.error("--lr, --clip and --target-kl must be > 0, --gamma in (0, 1], --gae-lambda in [0, 1]")
     return args
@@ -247,11 +251,20 @@ def main(argv=None) -> dict:
            "command": "python -m training.train_wmrl " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))}
     check_resume(args.out, run)
     write_json(args.out / "run.json", run)
+    validity = None
+    if args.validity_starts:
+        from rla.imagined_env import reward_validity
+
+        v = reward_validity(pack, recordings, starts_per_recording=args.validity_starts, sigma=0.5, config=env_config, seed=args.seed,
+                            action_low=pack.info.action_low, action_high=pack.info.action_high)
+        validity = {k: v[k] for k in ("fraction", "n", "sigma", "chunk_steps")}
+        print(f"[wmrl] reward validity: recorded actions beat sigma = 0.5 noise in {v['fraction']:.0%} of {v['n']} recorded starts"
+              + ("" if v["fraction"] >= 0.75 else " (below 75 %: the reward barely tells actions apart; RL optimises little)"), flush=True)
     print(f"[wmrl] {len(recordings)} successful {args.task} recordings; {args.envs} envs x {settings.n_steps} chunk-steps "
           f"per iteration, {args.iterations} iterations", flush=True)
     report = train(pack, policy, recordings, args.out, seed=args.seed, iterations=args.iterations, envs=args.envs,
                    env_config=env_config, ppo_settings=settings, checkpoint_every=args.checkpoint_every, progress=args.progress,
-                   run=run)
+                   run={**run, "reward_validity": validity})
     print(f"[wmrl] imagined return {report['imagined_return_first_10pct']:.3f} (first 10 %) -> "
           f"{report['imagined_return_last_10pct']:.3f} (last 10 %); mean |residual| {report['mean_abs_residual_last']:.4f} "
           f"-> {args.out}")

@@ -26,10 +26,15 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def pack(tmp_path_factory, one_thread):
+def pack_dir(tmp_path_factory, one_thread):
+    return build_tiny_pack(tmp_path_factory.mktemp("pack") / "tiny", train_steps=10)
+
+
+@pytest.fixture(scope="module")
+def pack(pack_dir):
     from rla import ModelPack
 
-    return ModelPack.load(build_tiny_pack(tmp_path_factory.mktemp("pack") / "tiny", train_steps=10))
+    return ModelPack.load(pack_dir)
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +158,23 @@ def test_cli_refuses_bad_input(pack, recs, tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as err:
         cli(main)
     assert err.value.code == 2 and "--no-state" in capsys.readouterr().err
+
+
+def test_command_line_run_writes_the_policy_log_and_reward_validity(pack_dir, pack, recs, tmp_path):
+    from tests.training.recordings import write_recording
+    from training.train_wmrl import main
+
+    data = write_recording(synthetic_episodes(n=6, steps=20, seed=1), tmp_path / "data" / "PullCube.h5", "PullCube")
+    tiny_policy(pack, recs).save_pretrained(tmp_path / "bc")
+    out = tmp_path / "wmrl"
+    report = main(["--pack", str(pack_dir), "--policy", str(tmp_path / "bc"), "--task", "PullCube", "--seed", "0", "--out", str(out),
+                   "--data", str(data), "--any-seeds", "--iterations", "2", "--envs", "4", "--batch-size", "8", "--euler-steps", "2",
+                   "--validity-starts", "2", "--cache", str(tmp_path / "cache"), "--threads", "1", "--no-progress"])
+    for name in ("config.json", "model.safetensors", "run.json", "log.csv", "wmrl.json", "checkpoint"):
+        assert (out / name).exists(), name
+    saved = json.loads((out / "wmrl.json").read_text())
+    assert saved["reward_validity"]["n"] == 6 and 0 <= saved["reward_validity"]["fraction"] <= 1  # 3 successful recordings x 2
+    assert len(saved["recordings"]) == 3 and report["iterations"] == 2 and len(read_log(out / "log.csv")) == 2
+    with pytest.raises(SystemExit, match="other settings"):  # the same folder with other settings is refused
+        main(["--pack", str(pack_dir), "--policy", str(tmp_path / "bc"), "--task", "PullCube", "--seed", "1", "--out", str(out),
+              "--data", str(data), "--any-seeds", "--iterations", "2", "--envs", "4", "--cache", str(tmp_path / "cache")])
