@@ -1,4 +1,5 @@
 """rla.imagined_env: gymnasium's checker, batched = single envs, determinism, rewards, ends, bad actions, reward validity."""
+# ruff: noqa: F811  (pytest fixtures imported from tests.rla.imagined are test arguments of the same name)
 from __future__ import annotations
 
 import numpy as np
@@ -8,29 +9,8 @@ from gymnasium.utils.env_checker import check_env
 
 from rla.imagined_env import (ImaginedCore, ImaginedEnv, ImaginedEnvConfig, Recording, noise_seed, recordings_from_episodes,
                               reward_validity)
-from tests.app.tiny import build_tiny_pack, synthetic_episodes
-
-E = 4  # actions per step on the tiny pack (its chunk is 5)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def pack(tmp_path_factory, one_thread):
-    from rla import ModelPack
-
-    return ModelPack.load(build_tiny_pack(tmp_path_factory.mktemp("pack") / "tiny", train_steps=10))
-
-
-@pytest.fixture(scope="module")
-def recs(pack):
-    return recordings_from_episodes(synthetic_episodes(n=6, steps=20, seed=1), pack)  # 3 successful, 20 actions each
+from tests.app.tiny import synthetic_episodes
+from tests.rla.imagined import E, one_thread, pack, pack_dir, recs  # noqa: F401  (fixtures)
 
 
 def config(**kw) -> ImaginedEnvConfig:

@@ -1,4 +1,5 @@
 """rla.wmrl and training.train_wmrl: the residual policy, the SB3 VecEnv adapter, PPO iterations, resuming, the CLI."""
+# ruff: noqa: F811  (pytest fixtures imported from tests.rla.imagined are test arguments of the same name)
 from __future__ import annotations
 
 import csv
@@ -9,37 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from rla.imagined_env import ImaginedCore, ImaginedEnvConfig, recordings_from_episodes
+from rla.imagined_env import ImaginedCore, ImaginedEnvConfig
 from rla.policy import Policy, policy_config
 from rla.wmrl import PPOSettings, WMRLPolicy, load_any_policy, sb3_classes
-from tests.app.tiny import build_tiny_pack, synthetic_episodes
-
-E = 4
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def pack_dir(tmp_path_factory, one_thread):
-    return build_tiny_pack(tmp_path_factory.mktemp("pack") / "tiny", train_steps=10)
-
-
-@pytest.fixture(scope="module")
-def pack(pack_dir):
-    from rla import ModelPack
-
-    return ModelPack.load(pack_dir)
-
-
-@pytest.fixture(scope="module")
-def recs(pack):
-    return recordings_from_episodes(synthetic_episodes(n=6, steps=20, seed=1), pack)
+from tests.app.tiny import synthetic_episodes
+from tests.rla.imagined import E, one_thread, pack, pack_dir, recs  # noqa: F401  (fixtures)
 
 
 def tiny_policy(pack, recs, state_dim=0, seed=0) -> Policy:
