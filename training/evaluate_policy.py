@@ -89,11 +89,11 @@ def make_actor(spec: str, task: str, env, action_dim: int):
         return ZeroActor(action_dim)
     if spec == "expert":
         return ExpertActor(task)
-    from rla.policy import Policy
+    from rla.wmrl import load_any_policy
 
-    policy = Policy.load(spec)
-    if policy.config.action_dim != action_dim:
-        raise SystemExit(f"{spec} acts in {policy.config.action_dim}-D, {task}'s env takes {action_dim}-D actions")
+    policy = load_any_policy(spec)  # a behaviour-cloning policy or a WMRL one (its base plus the residual head)
+    if policy.action_dim != action_dim:
+        raise SystemExit(f"{spec} acts in {policy.action_dim}-D, {task}'s env takes {action_dim}-D actions")
     return PolicyActor(policy)
 
 

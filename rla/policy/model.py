@@ -64,6 +64,10 @@ class Policy(HubModule):
         self._runtime = {"queue": deque(), "encoder": None}  # not parameters: the action queue, the frozen encoder
 
     @property
+    def action_dim(self) -> int:
+        return self.config.action_dim
+
+    @property
     def num_features(self) -> int:
         """Size of :meth:`features`."""
         return self.config.hidden
