@@ -343,7 +343,12 @@ def assemble(preset: PipelinePreset, data: Path, work: Path, out: Path, seed: in
                                 f"({preset.image_size} px, patch {preset.patch_size}), training seed {seed}; built by training.pipeline",
                     splits=splits.to_dict(), preset=asdict(preset), manifest=manifest(preset, work, seed, splits))
     lm = latent_map(ae, dyn, encoder, splits.select(episodes, "train"), info.chunk, preset.latent_map_points) if with_map else None
+    for stale in STALE_FILES:  # made from an earlier pack in this folder: the later stages write them anew
+        (out / stale).unlink(missing_ok=True)
     ModelPack(info, encoder, ae, dyn, baselines, latent_map=lm).save(out)
+
+
+STALE_FILES = ("results.json", "evaluation.json", "probes.npz", "latent_map.npz")
 
 
 def seed_packs(preset: PipelinePreset, work: Path, out: Path) -> list[Path]:

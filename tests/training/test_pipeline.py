@@ -34,7 +34,7 @@ def test_tiny_pipeline_builds_a_working_pack(tmp_path, monkeypatch):
     assert results["protocol"]["windows"] == 3  # 50 steps, windows of 30 at stride 10
     assert {"rla@1", "rla@30", "rla@10 zero", "rla@10 mean8", "regression", "regression_matched", "token_flow", "copy"} <= set(results["methods"])
     assert results["methods"]["rla@10"]["cost"]["gflops"] > 0
-    comparison = results["comparisons"]["rla@10 − regression"]["token_l1_moving"]
+    comparison = results["comparisons"]["rla@10 mean8 − regression"]["token_l1_moving"]  # the reported row of the preset
     assert comparison["verdict"].startswith("no verdict")  # one test episode: no interval, no claim
     stored = json.loads((tmp_path / "pack" / "results.json").read_text())["evaluation"]
     assert "per_window" not in stored["methods"]["regression"] and stored["protocol"]["split"] == "test"
@@ -43,12 +43,16 @@ def test_tiny_pipeline_builds_a_working_pack(tmp_path, monkeypatch):
     assert (tmp_path / "docs" / "properties.md").exists()
     timing = (tmp_path / "docs" / "timing.md").read_text()
     assert re.search(r"\| collect PushCube_clean \| \d+ frames \|", timing) and "| train rla0 | 20 |" in timing and "not yet trained" not in timing
-    # a second run finds every stage done and trains nothing
+    # a second run finds every stage done and trains nothing; a pack folder's files from another pack are not kept
+    (tmp_path / "pack2").mkdir()
+    (tmp_path / "pack2" / "probes.npz").write_bytes(b"from another pack")
     logs = sorted((tmp_path / "work" / "logs").iterdir())
     mtimes = [p.stat().st_mtime for p in logs]
     pipeline.main(["--preset", "tiny", "--out", str(tmp_path / "pack2"), "--data", str(tmp_path / "data"),
                    "--work", str(tmp_path / "work"), "--results", str(tmp_path / "docs" / "results.md")])
     assert [p.stat().st_mtime for p in logs] == mtimes
+    stale = tmp_path / "pack2" / "probes.npz"
+    assert not stale.exists() or stale.read_bytes() != b"from another pack"  # removed, or refitted by the properties stage
 
 
 def test_mixed_action_spaces_are_refused_with_a_clear_message():
