@@ -28,7 +28,10 @@ Scores (per window, final frame):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -290,9 +293,42 @@ def compare(methods: dict, a: str, b: str, groups: list, metrics=METRICS, n_boot
     return out
 
 
+def _cache_path(cache_dir, pack, items: list[dict], cfg: EvalConfig, lpips: bool) -> Path | None:
+    """Where one pack's per-window scores are kept: named by a hash of its weights, the items and the protocol."""
+    if cache_dir is None:
+        return None
+    h = hashlib.sha256()
+    for model in (pack.autoencoder, pack.dynamics, *pack.baselines.values()):
+        for name, t in sorted(model.state_dict().items()):
+            h.update(name.encode()), h.update(t.detach().cpu().numpy().tobytes())
+    for it in items:
+        h.update(str(it.get("episode_id")).encode())
+        for key in ("frame_0", "actions", "frames"):
+            h.update(np.ascontiguousarray(it[key]).tobytes())
+    protocol = {k: v for k, v in asdict(cfg).items() if k not in ("n_boot", "cost", "batch_size", "later_seed_steps")}
+    h.update(json.dumps({**protocol, "lpips": lpips, "extra": sorted(pack.baselines)}, sort_keys=True, default=list).encode())
+    return Path(cache_dir) / f"scores-{h.hexdigest()[:24]}.json"
+
+
+def _save_scores(scores: dict[str, Scores], path: Path) -> None:
+    as_list = lambda d: {m: (None if v is None else np.asarray(v).tolist()) for m, v in d.items()}  # noqa: E731
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({row: {"final": as_list(sc.final), "per_chunk": as_list(sc.per_chunk)} for row, sc in scores.items()}))
+    tmp.replace(path)
+
+
+def _load_scores(path: Path) -> dict[str, Scores]:
+    as_array = lambda d: {m: (None if v is None else np.asarray(v, dtype=np.float64)) for m, v in d.items()}  # noqa: E731
+    return {row: Scores(as_array(v["final"]), as_array(v["per_chunk"])) for row, v in json.loads(path.read_text()).items()}
+
+
 def evaluate_packs(packs: list, items: list[dict], cfg: EvalConfig | None = None, *, comparisons: list | None = None,
-                   lpips_model=None, progress: Callable[[float, str], None] | None = None) -> dict:
+                   lpips_model=None, progress: Callable[[float, str], None] | None = None, cache_dir=None) -> dict:
     """Score every row of every pack (one pack per training seed, the first is the reported one).
+
+    With ``cache_dir``, each pack's per-window scores are saved there once computed and reused by a
+    later call with the same weights, items and protocol (an interrupted evaluation resumes).
 
     Returns ``{"protocol", "methods": {row: {final, ci, per_chunk, per_window, training_seeds, steps,
     cost}}, "comparisons": {"A − B": {metric: {mean, low, high, verdict}}}}``.
@@ -303,7 +339,13 @@ def evaluate_packs(packs: list, items: list[dict], cfg: EvalConfig | None = None
     for s, pack in enumerate(packs):
         sub = (lambda f, m, s=s: progress((s + f) / len(packs), f"seed {s}: {m}")) if progress else None
         seed_cfg = replace(cfg, rla_steps=tuple(cfg.later_seed_steps)) if s > 0 and cfg.later_seed_steps else cfg
+        cached = _cache_path(cache_dir, pack, items, seed_cfg, lpips_model is not None)
+        if cached is not None and cached.exists():
+            per_seed.append(_load_scores(cached))
+            continue
         per_seed.append(score_pack(pack, items, seed_cfg, lpips_model=lpips_model, progress=sub))
+        if cached is not None:
+            _save_scores(per_seed[-1], cached)
     methods = summarize(per_seed, groups, cfg)
     rows = {row.name: row for row in rows_of(packs[0], cfg)}
     models = packs[0].world_models()

@@ -136,6 +136,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--reported", default="rla@10", help="the RLA-WM row named as the method before the run")
     parser.add_argument("--extra", nargs="*", default=[], help="NAME=FOLDER: more deterministic baselines (first seed only)")
     parser.add_argument("--lpips-weights", default=None, help="AlexNet weights file (alexnet-owt-7be5be79.pth) for LPIPS")
+    parser.add_argument("--cache", type=Path, default=None, help="keep each pack's per-window scores here; a rerun reuses them")
     parser.add_argument("--no-cost", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -155,7 +156,7 @@ def main(argv=None) -> dict:
     rep = args.reported
     comparisons = reported_comparisons(rep, args.steps)
     lpips_model = load_lpips(args.lpips_weights) if args.lpips_weights else load_lpips()
-    results = evaluate_packs(packs, items, cfg, comparisons=comparisons, lpips_model=lpips_model,
+    results = evaluate_packs(packs, items, cfg, comparisons=comparisons, lpips_model=lpips_model, cache_dir=args.cache,
                              progress=lambda f, m: print(f"[{f:4.0%}] {m}", file=sys.stderr, flush=True))
     results["protocol"].update(command="python -m training.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
                                split=args.split, reported=rep, stride=args.stride,

@@ -413,7 +413,8 @@ def main(argv=None) -> None:
     matched = seed_dir(args.work, preset.seeds[0]) / "regression_matched" / "regression"
     results = evaluate.main(["--pack", *map(str, packs), "--data", str(args.data), "--out", str(args.work / "evaluation.json"),
                              "--markdown", str(args.results), "--stride", str(preset.eval_stride), "--reported", preset.reported,
-                             "--extra", f"regression_matched={matched}", *later_seed_steps(preset)])
+                             "--extra", f"regression_matched={matched}", "--cache", str(args.work / "eval_cache"),
+                             *later_seed_steps(preset)])
     stage("evaluate", t0, c0)
     summary = {k: v for k, v in results.items() if k != "methods"}
     summary["methods"] = {name: {k: v for k, v in entry.items() if k != "per_window"} for name, entry in results["methods"].items()}

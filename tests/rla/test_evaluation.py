@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from rla import EncoderSpec, LatentFlow, ModelPack, PackInfo, PixelPatchEncoder, RegressionWorldModel, RLAAutoencoder, TokenFlowWorldModel
@@ -135,3 +136,19 @@ def test_later_seeds_are_scored_only_at_their_step_counts():
     assert methods["regression"]["training_seeds"] == [0, 1]
     full = evaluate_packs([_trained_pack(0)], items, EvalConfig(rla_steps=(1, 3), noise_seeds=(0,), num_samples=2, cost=False, n_boot=50))
     assert methods["rla@1 mean2"]["per_window"]["token_l1"] == full["methods"]["rla@1 mean2"]["per_window"]["token_l1"]
+
+
+def test_cached_scores_are_reused_and_equal(tmp_path, monkeypatch):
+    import rla.evaluation as evaluation
+
+    items, packs = _items(n=3), [_trained_pack(0), _trained_pack(1)]
+    cfg = EvalConfig(rla_steps=(1,), noise_seeds=(0,), num_samples=2, cost=False, n_boot=50)
+    first = evaluate_packs(packs, items, cfg, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("scores-*.json"))) == 2
+    monkeypatch.setattr(evaluation, "score_pack", lambda *a, **k: (_ for _ in ()).throw(AssertionError("scored again")))
+    again = evaluate_packs(packs, items, cfg, cache_dir=tmp_path)
+    assert again["methods"]["rla@1 mean2"]["per_window"] == first["methods"]["rla@1 mean2"]["per_window"]
+    assert again["methods"]["regression"]["ci"] == first["methods"]["regression"]["ci"]
+    items[0]["actions"] = items[0]["actions"] + 1.0  # other items: not the cached scores
+    with pytest.raises(AssertionError, match="scored again"):
+        evaluate_packs(packs, items, cfg, cache_dir=tmp_path)
