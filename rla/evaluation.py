@@ -151,8 +151,12 @@ def _resize_mask(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 @torch.no_grad()
 def score_pack(pack, items: list[dict], cfg: EvalConfig, *, lpips_model=None,
-               progress: Callable[[float, str], None] | None = None) -> dict[str, Scores]:
-    """Per-window scores of every row of one pack (one training seed)."""
+               progress: Callable[[float, str], None] | None = None, row_cache: Path | None = None) -> dict[str, Scores]:
+    """Per-window scores of every row of one pack (one training seed).
+
+    With ``row_cache`` (a folder), each row's scores are saved there as soon as they are computed
+    and read back instead of recomputed, so an interrupted evaluation resumes at its next row.
+    """
     if not items:
         raise ValueError("no evaluation items: pass at least one episode long enough for the chunks")
     batch = stack_items(items)
@@ -163,22 +167,33 @@ def score_pack(pack, items: list[dict], cfg: EvalConfig, *, lpips_model=None,
     moving = (z_real - z_0[:, None]).abs().mean(-1) > pack.autoencoder.config.change_threshold  # (W, C, N)
     models = {**pack.world_models(), "copy": CopyWorldModel(), "rla_true_latent": TrueLatentRollout(pack.autoencoder, z_real)}
     rows = rows_of(pack, cfg)
-    cache: dict = {}  # (model, steps) → samples (R, W, C, N, D) per noise seed, shared by sample/mean rows
+    # (model, steps) → samples (R, W, C, N, D) per noise seed, shared by the sample and mean rows and dropped after
+    # the last row that reads them: 400 windows x 24 samples are ~6 GB per step count
+    cache: dict = {}
+    last_use = {(r.model, r.steps): i for i, r in enumerate(rows) if r.mode in ("sample", "mean")}
     out = {}
     for i, row in enumerate(rows):
         if progress:
             progress(i / len(rows), f"rolling out {row.name}")
-        model = models[row.model]
-        if row.mode in ("det", "zero"):
-            pred = _rollout(model, z_0, actions, row.steps, None, cfg.batch_size, temperature=0.0 if row.mode == "zero" else 1.0)
-            samples = [pred]  # one set of one sample
+        stored = row_cache / f"{row.name.replace(' ', '_').replace('@', '-')}.json" if row_cache is not None else None
+        if stored is not None and stored.exists():
+            out[row.name] = _load_scores(stored)
         else:
-            key = (row.model, row.steps)
-            if key not in cache:
-                cache[key] = [_rollout(model, z_0, actions, row.steps, seed, cfg.batch_size, num_samples=cfg.num_samples)
-                              for seed in cfg.noise_seeds]
-            samples = cache[key]
-        out[row.name] = _score(pack, row.mode, samples, z_real, moving, batch, lpips_model)
+            model = models[row.model]
+            if row.mode in ("det", "zero"):
+                pred = _rollout(model, z_0, actions, row.steps, None, cfg.batch_size, temperature=0.0 if row.mode == "zero" else 1.0)
+                samples = [pred]  # one set of one sample
+            else:
+                key = (row.model, row.steps)
+                if key not in cache:
+                    cache[key] = [_rollout(model, z_0, actions, row.steps, seed, cfg.batch_size, num_samples=cfg.num_samples)
+                                  for seed in cfg.noise_seeds]
+                samples = cache[key]
+            out[row.name] = _score(pack, row.mode, samples, z_real, moving, batch, lpips_model)
+            if stored is not None:
+                _save_scores(out[row.name], stored)
+        if last_use.get((row.model, row.steps)) == i:
+            cache.pop((row.model, row.steps), None)
     if progress:
         progress(1.0, "done")
     return out
@@ -294,7 +309,7 @@ def compare(methods: dict, a: str, b: str, groups: list, metrics=METRICS, n_boot
 
 
 def _cache_path(cache_dir, pack, items: list[dict], cfg: EvalConfig, lpips: bool) -> Path | None:
-    """Where one pack's per-window scores are kept: named by a hash of its weights, the items and the protocol."""
+    """The folder of one pack's per-window scores (a file per row): named by a hash of its weights, the items and the protocol."""
     if cache_dir is None:
         return None
     h = hashlib.sha256()
@@ -307,20 +322,21 @@ def _cache_path(cache_dir, pack, items: list[dict], cfg: EvalConfig, lpips: bool
             h.update(np.ascontiguousarray(it[key]).tobytes())
     protocol = {k: v for k, v in asdict(cfg).items() if k not in ("n_boot", "cost", "batch_size", "later_seed_steps")}
     h.update(json.dumps({**protocol, "lpips": lpips, "extra": sorted(pack.baselines)}, sort_keys=True, default=list).encode())
-    return Path(cache_dir) / f"scores-{h.hexdigest()[:24]}.json"
+    return Path(cache_dir) / f"scores-{h.hexdigest()[:24]}"
 
 
-def _save_scores(scores: dict[str, Scores], path: Path) -> None:
+def _save_scores(scores: Scores, path: Path) -> None:
     as_list = lambda d: {m: (None if v is None else np.asarray(v).tolist()) for m, v in d.items()}  # noqa: E731
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({row: {"final": as_list(sc.final), "per_chunk": as_list(sc.per_chunk)} for row, sc in scores.items()}))
+    tmp.write_text(json.dumps({"final": as_list(scores.final), "per_chunk": as_list(scores.per_chunk)}))
     tmp.replace(path)
 
 
-def _load_scores(path: Path) -> dict[str, Scores]:
+def _load_scores(path: Path) -> Scores:
     as_array = lambda d: {m: (None if v is None else np.asarray(v, dtype=np.float64)) for m, v in d.items()}  # noqa: E731
-    return {row: Scores(as_array(v["final"]), as_array(v["per_chunk"])) for row, v in json.loads(path.read_text()).items()}
+    stored = json.loads(path.read_text())
+    return Scores(as_array(stored["final"]), as_array(stored["per_chunk"]))
 
 
 def evaluate_packs(packs: list, items: list[dict], cfg: EvalConfig | None = None, *, comparisons: list | None = None,
@@ -339,13 +355,8 @@ def evaluate_packs(packs: list, items: list[dict], cfg: EvalConfig | None = None
     for s, pack in enumerate(packs):
         sub = (lambda f, m, s=s: progress((s + f) / len(packs), f"seed {s}: {m}")) if progress else None
         seed_cfg = replace(cfg, rla_steps=tuple(cfg.later_seed_steps)) if s > 0 and cfg.later_seed_steps else cfg
-        cached = _cache_path(cache_dir, pack, items, seed_cfg, lpips_model is not None)
-        if cached is not None and cached.exists():
-            per_seed.append(_load_scores(cached))
-            continue
-        per_seed.append(score_pack(pack, items, seed_cfg, lpips_model=lpips_model, progress=sub))
-        if cached is not None:
-            _save_scores(per_seed[-1], cached)
+        row_cache = _cache_path(cache_dir, pack, items, seed_cfg, lpips_model is not None)
+        per_seed.append(score_pack(pack, items, seed_cfg, lpips_model=lpips_model, progress=sub, row_cache=row_cache))
     methods = summarize(per_seed, groups, cfg)
     rows = {row.name: row for row in rows_of(packs[0], cfg)}
     models = packs[0].world_models()
