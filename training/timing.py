@@ -59,11 +59,14 @@ def table(work: Path, preset: str = "cpu") -> str:
     collect_min = sum(r["seconds"] for r in collect) / 60
     cpu = sum(r["cpu_seconds"] or 0 for r in train)
     missing = [r["name"] for r in train if r["cpu_seconds"] is None]
-    after = sum(timing[s]["wall_minutes"] for s in ("assemble", "evaluate", "properties") if s in timing)
+    done = [s for s in ("assemble", "evaluate", "properties") if s in timing]
+    after = sum(timing[s]["wall_minutes"] for s in done)
+    not_run = [s for s in ("assemble", "evaluate", "properties") if s not in timing]
     lines += ["", f"Collection {collect_min:.0f} min (one process) · training {cpu:,.0f} CPU-seconds in all = at least "
-              f"{cpu / 2 / 60:.0f} min on two one-thread processes · assemble + evaluate + properties {after:.0f} min · "
+              f"{cpu / 2 / 60:.0f} min on two one-thread processes · {' + '.join(done) or 'later stages'} {after:.0f} min · "
               f"**at least {collect_min + cpu / 120 + after:.0f} min on an idle 2-core machine**"
-              + (f" (not yet trained: {', '.join(missing)})" if missing else "") + "."]
+              + (f" (not yet trained: {', '.join(missing)})" if missing else "")
+              + (f" (not yet run: {', '.join(not_run)})" if not_run else "") + "."]
     return "\n".join(lines)
 
 
