@@ -343,8 +343,9 @@ def evaluate_packs(packs: list, items: list[dict], cfg: EvalConfig | None = None
                    lpips_model=None, progress: Callable[[float, str], None] | None = None, cache_dir=None) -> dict:
     """Score every row of every pack (one pack per training seed, the first is the reported one).
 
-    With ``cache_dir``, each pack's per-window scores are saved there once computed and reused by a
-    later call with the same weights, items and protocol (an interrupted evaluation resumes).
+    With ``cache_dir``, each pack's per-window scores are saved there row by row as they are computed
+    and reused by a later call with the same weights, items and protocol (an interrupted evaluation
+    resumes at its next row).
 
     Returns ``{"protocol", "methods": {row: {final, ci, per_chunk, per_window, training_seeds, steps,
     cost}}, "comparisons": {"A − B": {metric: {mean, low, high, verdict}}}}``.
