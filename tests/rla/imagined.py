@@ -2,21 +2,11 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from rla.imagined_env import recordings_from_episodes
 from tests.app.tiny import build_tiny_pack, synthetic_episodes
 
 E = 4  # actions per imagined step on the tiny pack (its chunk is 5)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (the CPU is shared with training jobs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,9 @@ from gymnasium.utils.env_checker import check_env
 from rla.imagined_env import (ImaginedCore, ImaginedEnv, ImaginedEnvConfig, Recording, noise_seed, recordings_from_episodes,
                               reward_validity)
 from tests.app.tiny import synthetic_episodes
-from tests.rla.imagined import E, one_thread, pack, pack_dir, recs  # noqa: F401  (fixtures)
+from tests.rla.imagined import E, pack, pack_dir, recs  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def config(**kw) -> ImaginedEnvConfig:

@@ -7,14 +7,7 @@ import torch
 from rla.policy import EMATrainer, Policy, PolicyConfig, PolicyData, heldout_report, policy_config, split_episodes
 from tests.app.tiny import build_tiny_pack, synthetic_episodes
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (the CPU is shared with training jobs)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,9 @@ from rla.imagined_env import ImaginedCore, ImaginedEnvConfig
 from rla.policy import Policy, policy_config
 from rla.wmrl import PPOSettings, WMRLPolicy, load_any_policy, sb3_classes
 from tests.app.tiny import synthetic_episodes
-from tests.rla.imagined import E, one_thread, pack, pack_dir, recs  # noqa: F401  (fixtures)
+from tests.rla.imagined import E, pack, pack_dir, recs  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny_policy(pack, recs, state_dim=0, seed=0) -> Policy:
