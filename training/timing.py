@@ -30,8 +30,11 @@ def collection_rows(work: Path) -> list[dict]:
     return rows
 
 
-def training_rows(work: Path, preset: str = "cpu") -> list[dict]:
-    timing = json.loads((work / "timing.json").read_text()) if (work / "timing.json").exists() else {}
+def read_timing(work: Path) -> dict:
+    return json.loads((work / "timing.json").read_text()) if (work / "timing.json").exists() else {}
+
+
+def training_rows(work: Path, timing: dict, preset: str = "cpu") -> list[dict]:
     rows = []
     for job in jobs_for(PRESETS[preset], work):
         report = job.out / job.report
@@ -45,8 +48,8 @@ def training_rows(work: Path, preset: str = "cpu") -> list[dict]:
 
 
 def table(work: Path, preset: str = "cpu") -> str:
-    collect, train = collection_rows(work), training_rows(work, preset)
-    timing = json.loads((work / "timing.json").read_text()) if (work / "timing.json").exists() else {}
+    timing = read_timing(work)
+    collect, train = collection_rows(work), training_rows(work, timing, preset)
     fmt = lambda v, f: "—" if v is None else format(v, f)  # noqa: E731
     lines = ["| stage / job | steps or frames | CPU-seconds | wall minutes (as run) |", "|---|---|---|---|"]
     for r in collect:
