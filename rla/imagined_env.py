@@ -39,6 +39,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rla.world_model import RLAWorldModel
+
 REWARDS = ("corresponding", "goal")
 OBSERVATIONS = ("tokens", "image")
 
@@ -222,15 +224,13 @@ class ImaginedCore:
 def predict_seeded(world_model, z: torch.Tensor, a: torch.Tensor, seeds: Sequence[int], steps: int, temperature: float = 1.0) -> torch.Tensor:
     """``z_{t+E} (B, N, D)``: each row's noise drawn from its own generator ``seeds[b]``.
 
-    The RLA world model (``dynamics.sample_latent`` + ``autoencoder.decode``) takes one batched call
-    on the stacked noise; other stochastic models one call per row; deterministic ones one call.
+    The RLA world model takes one batched call on the stacked noise; other stochastic models one
+    call per row; deterministic ones one call.
     """
-    dynamics = getattr(world_model, "dynamics", None)
-    if dynamics is not None and hasattr(dynamics, "sample_latent") and hasattr(world_model, "autoencoder"):
-        q, c = dynamics.config.num_queries, dynamics.config.latent_dim
+    if isinstance(world_model, RLAWorldModel):
+        q, c = world_model.dynamics.config.num_queries, world_model.dynamics.config.latent_dim
         noise = torch.stack([torch.randn(q, c, generator=torch.Generator().manual_seed(s)) for s in seeds]) * temperature
-        u = dynamics.sample_latent(z, a, steps=steps, noise=noise.to(z.device))
-        return world_model.autoencoder.decode(z, u)
+        return world_model.predict(z, a, steps=steps, noise=noise.to(z.device))
     if getattr(world_model, "stochastic", False):
         return torch.cat([world_model.predict(z[b:b + 1], a[b:b + 1], steps=steps, generator=torch.Generator().manual_seed(s))
                           for b, s in enumerate(seeds)])

@@ -132,7 +132,8 @@ class RLAWorldModel(nn.Module, WorldModelMixin):
 
     @torch.no_grad()
     def predict(self, z_t: torch.Tensor, a: torch.Tensor, *, steps: int | None = None, generator: torch.Generator | None = None,
-                temperature: float = 1.0) -> torch.Tensor:
-        """``z_t (B, N, D)``, ``a (B, K, A)`` → predicted ``z_{t+k} (B, N, D)``."""
-        u = self.dynamics.sample_latent(z_t, a, steps=steps, generator=generator, temperature=temperature)
+                temperature: float = 1.0, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """``z_t (B, N, D)``, ``a (B, K, A)`` → predicted ``z_{t+k} (B, N, D)``; ``noise (B, Q, C)``, when given,
+        is the flow's starting noise (already scaled: ``temperature`` is not applied to it)."""
+        u = self.dynamics.sample_latent(z_t, a, steps=steps, generator=generator, temperature=temperature, noise=noise)
         return self.autoencoder.decode(z_t, u)
