@@ -24,7 +24,7 @@ class EpisodeStore:
         self.note = note  # why there are no episodes, when there are none
 
     @classmethod
-    def from_folder(cls, root: str | Path = EXAMPLES_DIR) -> "EpisodeStore":
+    def from_folder(cls, root: str | Path = EXAMPLES_DIR) -> EpisodeStore:
         """Episodes recorded under ``root`` (via ``rla.data.load_episodes``); empty with a note if none."""
         root = Path(root)
         if not root.is_dir() or not any(root.rglob("*.h5")):

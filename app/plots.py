@@ -73,7 +73,7 @@ def latent_scatter(coords: np.ndarray, colour: np.ndarray, colour_name: str, hov
         palette = ["#4f46e5", "#e8710a", "#0f9d58", "#d93025", "#9334e6", "#12b5cb", "#f9ab00", "#5f6368", "#e52592",
                    "#188038", "#1a73e8", "#b06000"]
         for j, value in enumerate(dict.fromkeys(colour.tolist())):
-            for g, (name, in_group, symbol, size) in enumerate(groups):
+            for g, (_name, in_group, symbol, size) in enumerate(groups):
                 sel = (colour == value) & in_group
                 if sel.any():
                     fig.add_trace(go.Scattergl(

@@ -158,7 +158,7 @@ class PackPolicy:
 
     @classmethod
     def public_mode(cls, packs_dir: str | Path | None = None, hub_repos=(), default: str | None = None,
-                    bundled: Path = DEFAULT_PACK_DIR) -> "PackPolicy":
+                    bundled: Path = DEFAULT_PACK_DIR) -> PackPolicy:
         """The allowlist, built once at startup from the operator's settings (never from a visitor's text)."""
         offered = {}
         if (bundled / "pack.json").is_file():

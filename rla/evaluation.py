@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -83,7 +83,7 @@ class TrueLatentRollout:
     def __init__(self, autoencoder, z_real: torch.Tensor):
         self.autoencoder, self.z_real = autoencoder, z_real  # z_real: (B, C, N, D)
 
-    def windows(self, start: int, stop: int) -> "TrueLatentRollout":
+    def windows(self, start: int, stop: int) -> TrueLatentRollout:
         """The ceiling for windows ``start … stop − 1`` only (evaluation runs in batches of windows)."""
         return TrueLatentRollout(self.autoencoder, self.z_real[start:stop])
 

@@ -12,8 +12,8 @@ logit-normal distribution, ``t = sigmoid(n)``, ``n ~ N(μ, s)``, which concentra
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 

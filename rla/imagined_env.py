@@ -134,7 +134,7 @@ class ImaginedCore:
         self.seed(range(num_envs) if seeds is None else seeds)
 
     @classmethod
-    def from_pack(cls, pack, recordings, num_envs: int, config: ImaginedEnvConfig | None = None, **kw) -> "ImaginedCore":
+    def from_pack(cls, pack, recordings, num_envs: int, config: ImaginedEnvConfig | None = None, **kw) -> ImaginedCore:
         return cls(pack.world_model, recordings, num_envs, config, action_low=pack.info.action_low,
                    action_high=pack.info.action_high, to_images=pack.to_images, **kw)
 
@@ -256,7 +256,7 @@ class ImaginedEnv(gym.Env):
         self._seeded = False
 
     @classmethod
-    def from_pack(cls, pack, recordings, config: ImaginedEnvConfig | None = None) -> "ImaginedEnv":
+    def from_pack(cls, pack, recordings, config: ImaginedEnvConfig | None = None) -> ImaginedEnv:
         return cls(ImaginedCore.from_pack(pack, recordings, 1, config))
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):

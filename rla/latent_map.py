@@ -44,7 +44,7 @@ class LatentMap:
         np.savez_compressed(path, **arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> "LatentMap":
+    def load(cls, path: str | Path) -> LatentMap:
         with np.load(path, allow_pickle=False) as f:
             meta = {k[5:]: f[k] for k in f.files if k.startswith("meta_")}
             return cls(latents=f["latents"], coords=f["coords"], meta=meta)

@@ -70,7 +70,8 @@ class ModelPack:
         self.baselines = {k: v.eval() for k, v in (baselines or {}).items()}
         self.rgb_decoder, self.latent_map, self.results = rgb_decoder, latent_map, results or {}
         spec = EncoderSpec.of(encoder)
-        if (spec.kind, spec.name, spec.image_size, spec.patch_size) != (info.encoder.kind, info.encoder.name, info.encoder.image_size, info.encoder.patch_size):
+        stored = info.encoder
+        if (spec.kind, spec.name, spec.image_size, spec.patch_size) != (stored.kind, stored.name, stored.image_size, stored.patch_size):
             raise PackError(f"PackInfo.encoder {info.encoder} does not describe the pack's encoder {spec}")
         if autoencoder.config.num_tokens != encoder.num_tokens or autoencoder.config.token_dim != encoder.dim:
             raise PackError(f"the autoencoder expects {autoencoder.config.num_tokens}x{autoencoder.config.token_dim} tokens, "
@@ -114,7 +115,7 @@ class ModelPack:
         return path
 
     @classmethod
-    def load(cls, path_or_repo: str | Path, *, revision: str | None = None, encoder_weights=None) -> "ModelPack":
+    def load(cls, path_or_repo: str | Path, *, revision: str | None = None, encoder_weights=None) -> ModelPack:
         """Load from a local folder or a Hub repo id (downloaded once into the Hugging Face cache)."""
         root = resolve_pack(path_or_repo, revision)
         try:

@@ -148,7 +148,7 @@ class CEMPlanner:
         self.action_dim, self.chunk = action_dim, chunk
 
     @classmethod
-    def for_pack(cls, pack, model: str = "rla", config: PlannerConfig | None = None) -> "CEMPlanner":
+    def for_pack(cls, pack, model: str = "rla", config: PlannerConfig | None = None) -> CEMPlanner:
         """A planner in ``pack.world_models()[model]`` with the pack's action size, chunk and bounds."""
         models = pack.world_models()
         if model not in models:

@@ -9,6 +9,7 @@ from rla.autoencoder import AutoencoderConfig
 from rla.baselines import RegressionConfig, TokenFlowConfig
 from rla.world_model import LatentFlowConfig
 
+
 @dataclass(frozen=True)
 class ModelSize:
     """Transformer sizes of every model of a pack."""
@@ -49,8 +50,9 @@ def model_configs(preset: str, num_tokens: int, token_dim: int, action_dim: int,
     return {
         "autoencoder": AutoencoderConfig(**shared, encoder_depth=m.ae_encoder_depth, decoder_depth=m.ae_decoder_depth, num_queries=m.num_queries,
                                          latent_dim=m.latent_dim, change_boost=boost, change_threshold=change_threshold),
-        "dynamics": LatentFlowConfig(**shared, action_dim=action_dim, num_queries=m.num_queries, latent_dim=m.latent_dim, condition_depth=m.condition_depth,
-                                     flow_depth=m.flow_depth, sample_steps=m.sample_steps, whiten=whiten, time_mean=time_mean),
+        "dynamics": LatentFlowConfig(**shared, action_dim=action_dim, num_queries=m.num_queries, latent_dim=m.latent_dim,
+                                     condition_depth=m.condition_depth, flow_depth=m.flow_depth, sample_steps=m.sample_steps,
+                                     whiten=whiten, time_mean=time_mean),
         "regression": RegressionConfig(**shared, action_dim=action_dim, depth=m.condition_depth + m.ae_decoder_depth, change_boost=boost,
                                        change_threshold=change_threshold),
         "token_flow": TokenFlowConfig(**shared, action_dim=action_dim, condition_depth=m.condition_depth, flow_depth=m.flow_depth,

@@ -201,7 +201,7 @@ class LinearProbes:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "LinearProbes":
+    def load(cls, path: str | Path) -> LinearProbes:
         """Read a file written by :meth:`save`; raises ``ValueError`` naming the file if it is not one."""
         try:
             with np.load(path, allow_pickle=False) as data:

@@ -17,7 +17,8 @@ class WorldModelMixin:
         raise NotImplementedError
 
     @torch.no_grad()
-    def predict_samples(self, z_t: torch.Tensor, a: torch.Tensor, num_samples: int, *, steps: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def predict_samples(self, z_t: torch.Tensor, a: torch.Tensor, num_samples: int, *, steps: int | None = None,
+                        generator: torch.Generator | None = None) -> torch.Tensor:
         """``num_samples`` predictions with different noise: ``(S, B, N, D)``."""
         if num_samples < 1:
             raise ValueError(f"num_samples must be >= 1, got {num_samples}")

@@ -67,8 +67,17 @@ def timed(fn, repeats: int, warmup: int = 3) -> Samples:
 
 def untrained_pack(preset: str, path: Path) -> str:
     """An untrained pack with the default pack's shapes (128 px, 16 px patches) at a model size."""
-    from rla import (EncoderSpec, LatentFlow, ModelPack, PackInfo, PixelPatchEncoder, RegressionWorldModel, RLAAutoencoder,
-                     TokenFlowWorldModel, model_configs)
+    from rla import (
+        EncoderSpec,
+        LatentFlow,
+        ModelPack,
+        PackInfo,
+        PixelPatchEncoder,
+        RegressionWorldModel,
+        RLAAutoencoder,
+        TokenFlowWorldModel,
+        model_configs,
+    )
 
     enc = PixelPatchEncoder(128, 16)
     cfg = model_configs(preset, enc.num_tokens, enc.dim, 4)
@@ -318,7 +327,8 @@ def main(argv=None) -> None:
         n = max(5, args.repeats // 2)
         rows_http, presses = http_requests(path, episode_id, n, browser=args.browser)
         text += (f"\n\nThrough the served app (server and client in this process), medians of {n} calls after 2 warm-up "
-                 f"calls, each beside the same work in process, recorded actions, {pack.world_model.config.sample_steps} Euler steps, 1 sample. Each cell: wall clock "
+                 f"calls, each beside the same work in process, recorded actions, {pack.world_model.config.sample_steps} Euler steps, "
+                 "1 sample. Each cell: wall clock "
                  "in ms (CPU time of the process, all threads, in ms); overhead = round trip − model compute:\n\n"
                  + http_table(rows_http)
                  + f"\n\nCreating one `httpx.Client()` (which `gradio_client` does for every call and every file it "

@@ -17,7 +17,6 @@ renderer); the experts are batched, the CPU path is the one that is tested.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shlex
 import sys
@@ -33,8 +32,14 @@ import torch
 from tqdm import tqdm
 
 from rla.data.tasks import (
-    DEFAULT_CONTROL_MODE, SUPPORTED_CONTROL_MODES, TASKS, camera_record, get_task, make_env,
-    segmentation_classes, task_record,
+    DEFAULT_CONTROL_MODE,
+    SUPPORTED_CONTROL_MODES,
+    TASKS,
+    camera_record,
+    get_task,
+    make_env,
+    segmentation_classes,
+    task_record,
 )
 
 FORMAT_VERSION = 1

@@ -63,7 +63,8 @@ class PipelinePreset:
     time_mean: float = 0.5  # RLA dynamics: logit-normal time mean (> 0: toward noise); 0.5 chosen on validation (docs/ablations.md)
     ema: float = 0.0  # EMA decay of the weights, every model (0 = off)
     interaction: float = 0.0  # fraction of pairs drawn near robot-object interaction, every model
-    reported: str = "rla@10 mean8"  # the RLA-WM row named as *the* method before the test run (lowest validation moving-token L1 of the three modes in every ablation)
+    # the RLA-WM row named as *the* method before the test run (lowest validation moving-token L1 of the three modes in every ablation)
+    reported: str = "rla@10 mean8"
     minutes_cap: float = 120.0  # safety cap per training job (steps end training first)
     latent_map_points: int = 1500
     gate_ratio: float = 0.5  # the autoencoder must reach this x the copy floor's MSE on moving tokens (validation)
@@ -207,7 +208,8 @@ def matched_steps(work: Path, seed: int) -> int:
     """Regression steps that cost as many CPU-seconds as RLA-WM's autoencoder + dynamics."""
     d = seed_dir(work, seed)
     cpu = lambda p: json.loads(p.read_text())["train"]  # noqa: E731
-    ae, dyn, reg = cpu(d / "autoencoder" / "autoencoder_eval.json"), cpu(d / "rla" / "rla_train.json"), cpu(d / "regression" / "regression_train.json")
+    ae, dyn = cpu(d / "autoencoder" / "autoencoder_eval.json"), cpu(d / "rla" / "rla_train.json")
+    reg = cpu(d / "regression" / "regression_train.json")
     per_step = reg["cpu_seconds"] / max(1, reg["steps"])
     return int(round((ae["cpu_seconds"] + dyn["cpu_seconds"]) / per_step))
 

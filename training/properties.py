@@ -1,6 +1,7 @@
 """Measure the properties the paper claims for residual latent actions, each beside a null that could also score.
 
-    python -m training.properties --pack assets/pack --data data/pipeline --holdout-ae runs/pipeline/ae_without_PokeCube/autoencoder --holdout-task PokeCube --out docs/properties.md
+    python -m training.properties --pack assets/pack --data data/pipeline \
+        --holdout-ae runs/pipeline/ae_without_PokeCube/autoencoder --holdout-task PokeCube --out docs/properties.md
 
 Every number is on the pack's recorded test split (packs without one: every episode in ``--data``,
 said so in the report), with 95 % bootstrap CIs that resample episodes (:mod:`rla.stats`).
@@ -31,8 +32,8 @@ from rla.autoencoder import RLAAutoencoder
 from rla.pack import ModelPack
 from rla.topology import PATH_LABELS
 from training.common import DEFAULT_CACHE
-from training.probe import render as render_probes
 from training.probe import held_out_episodes, run_probes
+from training.probe import render as render_probes
 
 K_RANGE = (1, 20)  # horizons of the reconstruction pairs (the autoencoder's training range)
 MIN_EPISODES = 15  # fewer held-out-task episodes than this are flagged as underpowered

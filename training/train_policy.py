@@ -161,7 +161,8 @@ def main(argv=None) -> dict:
     write_json(args.out / "train.json", report)
     h = report["heldout_scores"]
     r2 = f", RLA R² {h['heldout_rla_r2']:.3f}" if "heldout_rla_r2" in h else ""
-    print(f"[policy] {result['steps']} steps in {result['minutes']:.1f} min ({report['seconds_per_step']:.2f} s and {report['cpu_seconds_per_step']:.2f} CPU-s per step); "
+    print(f"[policy] {result['steps']} steps in {result['minutes']:.1f} min ({report['seconds_per_step']:.2f} s and "
+          f"{report['cpu_seconds_per_step']:.2f} CPU-s per step); "
           f"held-out action MSE {h.get('heldout_action_mse', float('nan')):.4f}{r2} -> {args.out}")
     if report["stopped_by_time"]:
         print(f"[policy] WARNING: --minutes ended the run at step {result['steps']} of {args.steps}: arms are no longer matched")

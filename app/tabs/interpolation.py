@@ -106,7 +106,8 @@ def build(ctx) -> None:
                 cols = [f"{c} · t={offset + int(i)}" for c, i in zip(cols, matched[:n])]
         picture = grid(rows, labels, cols, tile=tile)
         big = [upscale(frames[n], 256)] + ([upscale(real[matched[n]], 256)] if matched is not None else [])
-        at_picture = grid([big], [], [f"decoded, α={alpha:.2f}"] + ([f"closest real: t={offset + int(matched[n])}"] if matched is not None else []), tile=256)
+        labels = [f"decoded, α={alpha:.2f}"] + ([f"closest real: t={offset + int(matched[n])}"] if matched is not None else [])
+        at_picture = grid([big], [], labels, tile=256)
         gif = write_animation(list(frames[:n]))
         if matched is not None:
             steps = offset + matched[:n]

@@ -9,7 +9,6 @@ it never waits on a retry loop and never falls back to random weights silently
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 from pathlib import Path
 from urllib.parse import urlparse

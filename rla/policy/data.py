@@ -121,7 +121,7 @@ class PolicyData:
     @classmethod
     def build(cls, episodes: Sequence, pack, *, labelled_fraction: float = 0.05, heldout: int = 0, chunk: int | None = None,
               rla_k: int | None = None, obs: str = "tokens", cache=None, action_less_rows: bool = True,
-              labelled_share: float = 0.5, progress=None) -> "PolicyData":
+              labelled_share: float = 0.5, progress=None) -> PolicyData:
         """Split ``episodes`` (one task), encode them (through ``cache`` when given) and compute RLA targets.
 
         ``chunk`` and ``rla_k`` default to the pack's chunk. With ``action_less_rows=False`` (the

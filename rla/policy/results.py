@@ -85,6 +85,11 @@ def success_matrix(runs: list[dict]) -> tuple[np.ndarray, list, list[int]]:
     return matrix, seeds, common
 
 
+def _common(matrix: np.ndarray, seeds: list, units: list, keep_seeds: list, keep_units: list) -> np.ndarray:
+    """The rows of ``keep_seeds`` and the columns of ``keep_units`` of a (training seed × reset seed) matrix, as floats."""
+    return matrix[[seeds.index(s) for s in keep_seeds]][:, [units.index(u) for u in keep_units]].astype(float)
+
+
 def summarize(results: list[dict], n_boot: int = 2000) -> dict:
     """Per (task, split, arm): success with a CI and per-seed rates; per task: paired WAM − BC differences."""
     from rla.stats import bootstrap_success, min_detectable_difference, paired_difference
@@ -112,8 +117,7 @@ def summarize(results: list[dict], n_boot: int = 2000) -> dict:
         units = sorted(set(units_a) & set(units_b))
         if not seeds or not units:
             continue
-        pick = lambda m, s_list, u_list: m[[s_list.index(s) for s in seeds]][:, [u_list.index(u) for u in units]]  # noqa: E731
-        a, b = pick(ma, seeds_a, units_a).astype(float), pick(mb, seeds_b, units_b).astype(float)
+        a, b = _common(ma, seeds_a, units_a, seeds, units), _common(mb, seeds_b, units_b, seeds, units)
         d = paired_difference(a, b, paired_seeds=True, n_boot=n_boot)
         n = a.size
         d.update(task=task, split=split, arms=(arm, other[2]), train_seeds=seeds, episodes_per_seed=len(units),

@@ -11,8 +11,9 @@ An episode stops at its first success (success-once, the paper's and ManiSkill's
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch

@@ -30,7 +30,8 @@ CLICK_A_DIAMOND = """() => {
 # tab id → (tab label, steps); a step is ("click", elem_id) | ("fill", elem_id, text) | ("check", label) | ("wait", selector)
 # | ("js", function source)
 TABS = {
-    "world-model": ("World model", [("wait", "#wm-latest img"), ("click", "reset-btn"), ("check", "Use the recorded actions (example episodes)"), ("check", "Compare with the baselines"),
+    "world-model": ("World model", [("wait", "#wm-latest img"), ("click", "reset-btn"), ("check", "Use the recorded actions (example episodes)"),
+                                    ("check", "Compare with the baselines"),
                                     ("fill", "wm-samples", "4"), ("click", "rollout-btn"), ("wait", "#wm-latest img")]),
     "latent-actions": ("Latent actions", [("click", "encode-btn"), ("wait", "#la-strip img"), ("click", "transfer-btn"),
                                           ("wait", "#la-transfer img")]),

@@ -87,7 +87,8 @@ def test_rollout_undo_and_reset():
     z = np.zeros((4, 6), np.float32)
     ro = Rollout("p", "k", np.zeros((8, 8, 3), np.uint8), z, chunk=2)
     for i in range(2):
-        ro.actions.append(np.zeros((2, 1))), ro.recorded.append(False), ro.spread.append(None), ro.samples.append(1), ro.settings.append({"steps": 10, "seed": i})
+        ro.actions.append(np.zeros((2, 1))), ro.recorded.append(False), ro.spread.append(None), ro.samples.append(1)
+        ro.settings.append({"steps": 10, "seed": i})
         ro.tokens.setdefault("rla", []).append(z + i), ro.frames.setdefault("rla", []).append(None)
     ro.tokens["regression"] = [z]  # baselines may lag behind
     assert ro.step == 4 and ro.last_tokens("rla")[0, 0] == 1

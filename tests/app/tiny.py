@@ -99,8 +99,17 @@ def _train(model, batch, steps, lr=3e-3):
 
 def build_tiny_pack(path: str | Path, episodes=None, train_steps: int = 60, seed: int = 0) -> Path:
     """Build, briefly train (on at most 48 pairs) and save a tiny pack (a few seconds on 2 cores)."""
-    from rla import (EncoderSpec, LatentFlow, ModelPack, PackInfo, PixelPatchEncoder, RegressionWorldModel,
-                     RLAAutoencoder, TokenFlowWorldModel, model_configs)
+    from rla import (
+        EncoderSpec,
+        LatentFlow,
+        ModelPack,
+        PackInfo,
+        PixelPatchEncoder,
+        RegressionWorldModel,
+        RLAAutoencoder,
+        TokenFlowWorldModel,
+        model_configs,
+    )
     from rla.latent_map import LatentMap
 
     torch.manual_seed(seed)

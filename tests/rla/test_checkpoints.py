@@ -4,9 +4,20 @@ import numpy as np
 import pytest
 import torch
 
-from rla import CheckpointError, EncoderSpec, LatentFlow, ModelPack, PackError, PackInfo, PixelPatchEncoder, RegressionWorldModel, RLAAutoencoder, TokenFlowWorldModel
+from rla import (
+    CheckpointError,
+    EncoderSpec,
+    LatentFlow,
+    ModelPack,
+    PackError,
+    PackInfo,
+    PixelPatchEncoder,
+    RegressionWorldModel,
+    RLAAutoencoder,
+    TokenFlowWorldModel,
+)
 from rla.latent_map import LatentMap
-from tests.rla.helpers import tiny_configs, toy_batch, train
+from tests.rla.helpers import tiny_configs
 
 MODELS = {"autoencoder": RLAAutoencoder, "dynamics": LatentFlow, "regression": RegressionWorldModel, "token_flow": TokenFlowWorldModel}
 

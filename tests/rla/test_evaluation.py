@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 import torch
 
 from rla import EncoderSpec, LatentFlow, ModelPack, PackInfo, PixelPatchEncoder, RegressionWorldModel, RLAAutoencoder, TokenFlowWorldModel

@@ -7,8 +7,7 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from rla.imagined_env import (ImaginedCore, ImaginedEnv, ImaginedEnvConfig, Recording, noise_seed, recordings_from_episodes,
-                              reward_validity)
+from rla.imagined_env import ImaginedCore, ImaginedEnv, ImaginedEnvConfig, Recording, noise_seed, recordings_from_episodes, reward_validity
 from tests.app.tiny import synthetic_episodes
 from tests.rla.imagined import E, pack, pack_dir, recs  # noqa: F401  (fixtures)
 

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
+from rla import RegressionWorldModel
 from rla.cost import count_flops, measure_cost
 from rla.latent_map import LatentMap
 from rla.metrics import load_lpips, psnr, ssim, token_l1
-from rla import RegressionWorldModel
-from tests.rla.helpers import K, A, N, D, tiny_configs
+from tests.rla.helpers import A, D, K, N, tiny_configs
 
 
 def test_ssim_and_psnr():

@@ -4,8 +4,8 @@ import torch
 from rla import EncoderSpec, LatentFlow, ModelPack, PackInfo, RLAAutoencoder, TimmEncoder
 from rla.presets import model_configs
 from rla.rgb_decoder import RGBDecoder, RGBDecoderConfig
-from tests.rla.test_encoders import NAME, TINY_VIT, _save_tiny_vit
 from tests.rla.helpers import train
+from tests.rla.test_encoders import NAME, TINY_VIT, _save_tiny_vit
 
 
 def test_rgb_decoder_shapes_and_overfit():

@@ -4,8 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from rla.stats import (bootstrap_success, hierarchical_bootstrap, min_detectable_difference, paired_difference,
-                       verdict)
+from rla.stats import bootstrap_success, hierarchical_bootstrap, min_detectable_difference, paired_difference, verdict
 
 
 def _coverage(make, n=200, n_boot=1000):

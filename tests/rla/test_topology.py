@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from rla.topology import PATHS, Window, interior_alphas, score_path, summarise, topology_scores, windows
+from rla.topology import PATHS, interior_alphas, score_path, summarise, topology_scores, windows
 
 
 class IdentityAE:

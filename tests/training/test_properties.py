@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from rla.probes import LinearProbes
-from tests.app.tiny import A, CHUNK, build_tiny_pack
+from tests.app.tiny import CHUNK, A, build_tiny_pack
 
 pytestmark = pytest.mark.slow  # builds and trains the tiny pack (~10 s alone, a minute on a busy machine)
 

@@ -89,7 +89,7 @@ class WaypointExpert(ABC):
         self.hold = self.tcp.clone()
         self.on_reset()
 
-    def on_reset(self) -> None:
+    def on_reset(self) -> None:  # noqa: B027 (an optional hook, empty by default)
         """Per-episode setup (sample offsets, remember initial poses)."""
 
     @abstractmethod

@@ -24,7 +24,7 @@ class PokeCubeExpert(WaypointExpert):
         return self.u.peg_head_pos - self.tcp  # (B, 3), constant once grasped
 
     def command(self, phase: str) -> Command:
-        u, tcp = self.u, self.tcp
+        u = self.u
         cube, goal = u.cube.pose.p, u.goal_region.pose.p
         never = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         if phase == "above_peg":
