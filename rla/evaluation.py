@@ -175,7 +175,7 @@ def score_pack(pack, items: list[dict], cfg: EvalConfig, *, lpips_model=None,
     for i, row in enumerate(rows):
         if progress:
             progress(i / len(rows), f"rolling out {row.name}")
-        stored = row_cache / f"{row.name.replace(' ', '_').replace('@', '-')}.json" if row_cache is not None else None
+        stored = _row_file(row_cache, pack, row) if row_cache is not None else None
         if stored is not None and stored.exists():
             out[row.name] = _load_scores(stored)
         else:
@@ -309,20 +309,28 @@ def compare(methods: dict, a: str, b: str, groups: list, metrics=METRICS, n_boot
 
 
 def _cache_path(cache_dir, pack, items: list[dict], cfg: EvalConfig, lpips: bool) -> Path | None:
-    """The folder of one pack's per-window scores (a file per row): named by a hash of its weights, the items and the protocol."""
+    """The folder of per-window scores for these items and this protocol (a file per row and model weights, :func:`_row_file`)."""
     if cache_dir is None:
         return None
-    h = hashlib.sha256()
-    for model in (pack.autoencoder, pack.dynamics, *pack.baselines.values()):
-        for name, t in sorted(model.state_dict().items()):
-            h.update(name.encode()), h.update(t.detach().cpu().numpy().tobytes())
+    h = hashlib.sha256(pack.encoder.fingerprint.encode())
     for it in items:
         h.update(str(it.get("episode_id")).encode())
         for key in ("frame_0", "actions", "frames"):
             h.update(np.ascontiguousarray(it[key]).tobytes())
     protocol = {k: v for k, v in asdict(cfg).items() if k not in ("n_boot", "cost", "batch_size", "later_seed_steps")}
-    h.update(json.dumps({**protocol, "lpips": lpips, "extra": sorted(pack.baselines)}, sort_keys=True, default=list).encode())
+    h.update(json.dumps({**protocol, "lpips": lpips}, sort_keys=True, default=list).encode())
     return Path(cache_dir) / f"scores-{h.hexdigest()[:24]}"
+
+
+def _row_file(row_cache: Path, pack, row: Row) -> Path:
+    """One row's score file: named by the row and a hash of the weights of the models it runs (and no others),
+    so retraining one baseline recomputes its rows only."""
+    models = {"rla": (pack.autoencoder, pack.dynamics), "rla_true_latent": (pack.autoencoder,), "copy": ()}.get(row.model)
+    h = hashlib.sha256()
+    for model in models if models is not None else (pack.baselines[row.model],):
+        for name, t in sorted(model.state_dict().items()):
+            h.update(name.encode()), h.update(t.detach().cpu().numpy().tobytes())
+    return row_cache / f"{row.name.replace(' ', '_').replace('@', '-')}-{h.hexdigest()[:12]}.json"
 
 
 def _save_scores(scores: Scores, path: Path) -> None:

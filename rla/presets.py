@@ -39,8 +39,9 @@ def model_configs(preset: str, num_tokens: int, token_dim: int, action_dim: int,
 
     The regression baseline gets as many blocks as the RLA world model's condition stage plus the
     autoencoder's decoder, and the token-flow baseline the same stages as the RLA world model, so
-    each comparison is at matched size. ``whiten`` and ``time_mean`` configure the RLA dynamics
-    (ZCA-whitened latents; logit-normal training times shifted toward noise for ``time_mean > 0``).
+    each comparison is at matched size. ``whiten`` configures the RLA dynamics (ZCA-whitened
+    latents); ``time_mean`` both flow models, RLA-WM and the token-space flow alike (logit-normal
+    training times shifted toward noise for ``time_mean > 0``).
     """
     if preset not in SIZES:
         raise ValueError(f"unknown preset {preset!r}; choose one of {PRESETS}")
@@ -56,5 +57,6 @@ def model_configs(preset: str, num_tokens: int, token_dim: int, action_dim: int,
         "regression": RegressionConfig(**shared, action_dim=action_dim, depth=m.condition_depth + m.ae_decoder_depth, change_boost=boost,
                                        change_threshold=change_threshold),
         "token_flow": TokenFlowConfig(**shared, action_dim=action_dim, condition_depth=m.condition_depth, flow_depth=m.flow_depth,
-                                      sample_steps=m.sample_steps, change_boost=boost, change_threshold=change_threshold),
+                                      sample_steps=m.sample_steps, change_boost=boost, change_threshold=change_threshold,
+                                      time_mean=time_mean),
     }

@@ -28,6 +28,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -196,7 +197,8 @@ def jobs_for(preset: PipelinePreset, work: Path) -> list[Job]:
                                 extra=["--exclude-task", preset.holdout_task], report="autoencoder_eval.json"))
     d = seed_dir(work, first)
     first_seed.append(Job(f"token_flow{first}", "training.train_world_model", d / "token_flow", d / "token_flow" / "token_flow" / "model.safetensors",
-                          preset.token_flow_steps, extra=["--method", "token_flow"], report="token_flow_train.json"))
+                          preset.token_flow_steps, extra=["--method", "token_flow", "--time-mean", str(preset.time_mean)],
+                          report="token_flow_train.json"))
     out = d / "regression_matched"
     first_seed.append(Job("regression_matched", "training.train_world_model", out, out / "regression" / "model.safetensors", 0,
                           deps=[f"autoencoder{first}", f"rla{first}", f"regression{first}"], extra=["--method", "regression"],
@@ -204,14 +206,25 @@ def jobs_for(preset: PipelinePreset, work: Path) -> list[Job]:
     return autoencoders + first_seed + rest
 
 
-def matched_steps(work: Path, seed: int) -> int:
-    """Regression steps that cost as many CPU-seconds as RLA-WM's autoencoder + dynamics."""
-    d = seed_dir(work, seed)
+def matched_steps(work: Path, seeds: Sequence[int]) -> int:
+    """Regression steps that cost as many CPU-seconds as RLA-WM's autoencoder + dynamics.
+
+    Both sides are medians over the training seeds whose runs are done, so one run timed under
+    other load (or with more threads) does not set the budget alone.
+    """
     cpu = lambda p: json.loads(p.read_text())["train"]  # noqa: E731
-    ae, dyn = cpu(d / "autoencoder" / "autoencoder_eval.json"), cpu(d / "rla" / "rla_train.json")
-    reg = cpu(d / "regression" / "regression_train.json")
-    per_step = reg["cpu_seconds"] / max(1, reg["steps"])
-    return int(round((ae["cpu_seconds"] + dyn["cpu_seconds"]) / per_step))
+    rla_cpu, reg_per_step = [], []
+    for seed in seeds:
+        d = seed_dir(work, seed)
+        files = d / "autoencoder" / "autoencoder_eval.json", d / "rla" / "rla_train.json", d / "regression" / "regression_train.json"
+        if not all(f.exists() for f in files):
+            continue
+        ae, dyn, reg = (cpu(f) for f in files)
+        rla_cpu.append(ae["cpu_seconds"] + dyn["cpu_seconds"])
+        reg_per_step.append(reg["cpu_seconds"] / max(1, reg["steps"]))
+    if not rla_cpu:
+        raise SystemExit(f"matched_steps: no seed of {list(seeds)} has its autoencoder, dynamics and regression trained in {work}")
+    return int(round(float(np.median(rla_cpu)) / float(np.median(reg_per_step))))
 
 
 def train_all(preset: PipelinePreset, data: Path, work: Path, timing: dict, parallel: int = 2, only: set | None = None) -> None:
@@ -227,7 +240,7 @@ def train_all(preset: PipelinePreset, data: Path, work: Path, timing: dict, para
             if name in finished or name in running or not all(d in finished for d in j.deps):
                 continue
             if name == "regression_matched":
-                j.steps = matched_steps(work, preset.seeds[0])
+                j.steps = matched_steps(work, preset.seeds)
             if name.startswith("rla"):
                 gate_autoencoder(preset, data, work, seed_of[name])
             running[name] = (run(j.command(preset, data, work, seed_of[name]), work / "logs" / f"{name}.log"), time.time())

@@ -57,7 +57,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--method", choices=METHODS, required=True)
     parser.add_argument("--autoencoder", default=None, help="trained autoencoder folder (method rla)")
     parser.add_argument("--whiten", action="store_true", help="rla: ZCA-whiten the latent actions instead of per-element scaling")
-    parser.add_argument("--time-mean", type=float, default=0.0, help="rla: mean of the logit-normal training times (> 0 shifts toward noise)")
+    parser.add_argument("--time-mean", type=float, default=0.0,
+                        help="rla and token_flow: mean of the logit-normal training times (> 0 shifts toward noise)")
     args = parser.parse_args(argv)
     encoder, train, _ = load_splits(args)
     action_dim = int(train.episodes[0].actions.shape[1])

@@ -143,15 +143,21 @@ def test_cached_scores_are_reused_and_equal(tmp_path, monkeypatch):
     items, packs = _items(n=3), [_trained_pack(0), _trained_pack(1)]
     cfg = EvalConfig(rla_steps=(1,), noise_seeds=(0,), num_samples=2, cost=False, n_boot=50)
     first = evaluate_packs(packs, items, cfg, cache_dir=tmp_path)
-    folders = sorted(tmp_path.glob("scores-*"))
-    assert len(folders) == 2 and (folders[0] / "rla-1_mean2.json").exists()
-    (folders[0] / "regression.json").unlink()  # as if interrupted before this row: only it is computed again
+    (folder,) = tmp_path.glob("scores-*")  # one folder per items and protocol; a file per row and model weights
+    assert len(list(folder.glob("rla-1_mean2-*.json"))) == 2  # the two seeds' weights differ
+    (folder / evaluation._row_file(folder, packs[1], evaluation.Row("regression")).name).unlink()  # interrupted before this row
     real_rollout, calls = evaluation._rollout, []
     monkeypatch.setattr(evaluation, "_rollout", lambda model, *a, **k: calls.append(model) or real_rollout(model, *a, **k))
     again = evaluate_packs(packs, items, cfg, cache_dir=tmp_path)
-    assert calls == [packs[0].baselines["regression"]] or calls == [packs[1].baselines["regression"]]
+    assert calls == [packs[1].baselines["regression"]]  # only that row of that seed is computed again
     assert again["methods"]["rla@1 mean2"]["per_window"] == first["methods"]["rla@1 mean2"]["per_window"]
     assert again["methods"]["regression"]["per_window"] == first["methods"]["regression"]["per_window"]
+    calls.clear()
+    retrained = packs[0].baselines["regression"]
+    with torch.no_grad():
+        next(retrained.parameters()).add_(0.01)  # a retrained baseline: its rows only are computed again
+    evaluate_packs(packs, items, cfg, cache_dir=tmp_path)
+    assert calls == [retrained]
     calls.clear()
     items[0]["actions"] = items[0]["actions"] + 1.0  # other items: none of the cached scores apply
     evaluate_packs(packs, items, cfg, cache_dir=tmp_path)
