@@ -100,7 +100,7 @@ def _evaluation_section(pack: ModelPack) -> str:
     if not any(entry.get("ci") for entry in results["methods"].values()):
         return ("**No confidence intervals.** The pack's `results.json` holds an evaluation from before intervals were "
                 "computed, so no table is shown here; rerun `python -m training.evaluate` on the test split.")
-    from training.evaluate import markdown_table
+    from rla.report import markdown_table
 
     protocol = results.get("protocol", {})
     scope = (f"{len(protocol['episode_ids'])} held-out `{protocol.get('split', 'test')}` episodes"
