@@ -4,6 +4,10 @@
 The saved map holds the latents, their 2-D coordinates and metadata; new latent actions are
 placed by inverse-distance-weighted interpolation of their nearest neighbours' coordinates,
 so the app never imports umap and never unpickles a fitted model.
+
+The map holds latent actions *standardised* with the world model's statistics (whitened when it
+whitens), flattened: :func:`map_features` puts latent actions there, :func:`map_latents` brings
+points back.
 """
 from __future__ import annotations
 
@@ -48,6 +52,19 @@ class LatentMap:
         with np.load(path, allow_pickle=False) as f:
             meta = {k[5:]: f[k] for k in f.files if k.startswith("meta_")}
             return cls(latents=f["latents"], coords=f["coords"], meta=meta)
+
+
+def map_features(dynamics, u) -> np.ndarray:
+    """Latent actions ``u (B, Q, C)`` (a tensor) as the map holds them: ``(B, Q*C)`` float32, standardised by ``dynamics``."""
+    return dynamics.standardize(u.detach()).reshape(len(u), -1).cpu().numpy().astype(np.float32, copy=False)
+
+
+def map_latents(dynamics, x: np.ndarray):
+    """Map points ``x (B, Q*C)`` back as raw latent actions ``(B, Q, C)`` (a tensor): the inverse of :func:`map_features`."""
+    import torch
+
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1, *dynamics.u_mean.shape)
+    return dynamics.unstandardize(x)
 
 
 def fit_latent_map(latents: np.ndarray, meta: dict[str, np.ndarray], seed: int = 0, neighbours: int = 15) -> LatentMap:

@@ -12,6 +12,15 @@ import torch
 import torch.nn.functional as F
 
 
+def moving_tokens(z_t: torch.Tensor, z_k: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Which tokens change: mean ``|z_k − z_t|`` over the token dimension above ``threshold``.
+
+    ``z_t, z_k (..., N, D)`` → bool ``(..., N)``. Most of a tabletop frame is static, so errors and
+    losses restricted to these tokens are the ones that see the motion.
+    """
+    return (z_k - z_t).abs().mean(-1) > threshold
+
+
 def token_l1(pred: torch.Tensor, target: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean absolute token error per sample ``(B,)``; ``token_mask (B, N)`` restricts it to some tokens."""
     err = (pred - target).abs().mean(-1)  # (B, N)

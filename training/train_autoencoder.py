@@ -13,6 +13,7 @@ import argparse
 import torch
 
 from rla.autoencoder import RLAAutoencoder
+from rla.metrics import moving_tokens
 from rla.presets import model_configs
 from training.common import add_common_args, file_sha256, load_splits, train_config, write_json
 from training.loop import fit
@@ -29,13 +30,13 @@ def reconstruction_report(ae: RLAAutoencoder, data, k_range=K_RANGE, batches: in
     """
     pairs, gen = data.pairs(k_range, seed=seed), torch.Generator().manual_seed(seed)
     sums = {key: 0.0 for key in ("mse", "l1", "copy_mse", "copy_l1", "mse_moving", "l1_moving", "copy_mse_moving", "copy_l1_moving")}
-    moving_tokens = 0.0
+    n_moving = 0.0
     for _ in range(batches):
         b = pairs.sample_batch(batch_size, generator=gen)
         z_t, z_k = b["z_t"], b["z_k"]
         pred = ae.decode(z_t, ae.encode(z_t, z_k))
-        moving = ((z_k - z_t).abs().mean(-1) > ae.config.change_threshold).float()  # (B, N)
-        moving_tokens += moving.sum().item()
+        moving = moving_tokens(z_t, z_k, ae.config.change_threshold).float()  # (B, N)
+        n_moving += moving.sum().item()
         for prefix, p in (("", pred), ("copy_", z_t)):
             err_sq, err_abs = (p - z_k).square().mean(-1), (p - z_k).abs().mean(-1)  # (B, N)
             sums[prefix + "mse"] += err_sq.mean().item() / batches
@@ -43,11 +44,11 @@ def reconstruction_report(ae: RLAAutoencoder, data, k_range=K_RANGE, batches: in
             sums[prefix + "mse_moving"] += (err_sq * moving).sum().item()
             sums[prefix + "l1_moving"] += (err_abs * moving).sum().item()
     for key in ("mse_moving", "l1_moving", "copy_mse_moving", "copy_l1_moving"):
-        sums[key] /= max(moving_tokens, 1.0)
+        sums[key] /= max(n_moving, 1.0)
     ratio = lambda a, b: a / b if b > 0 else float("nan")  # noqa: E731
     return {
         **sums,
-        "moving_fraction": moving_tokens / (batches * batch_size * ae.config.num_tokens),
+        "moving_fraction": n_moving / (batches * batch_size * ae.config.num_tokens),
         "mse_vs_copy_moving": ratio(sums["mse_moving"], sums["copy_mse_moving"]),
         "l1_vs_copy_moving": ratio(sums["l1_moving"], sums["copy_l1_moving"]),
         "mse_vs_copy": ratio(sums["mse"], sums["copy_mse"]),

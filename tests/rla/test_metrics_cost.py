@@ -4,8 +4,8 @@ import torch
 
 from rla import RegressionWorldModel
 from rla.cost import count_flops, measure_cost
-from rla.latent_map import LatentMap
-from rla.metrics import load_lpips, psnr, ssim, token_l1
+from rla.latent_map import LatentMap, map_features, map_latents
+from rla.metrics import load_lpips, moving_tokens, psnr, ssim, token_l1
 from tests.rla.helpers import A, D, K, N, tiny_configs
 
 
@@ -18,6 +18,17 @@ def test_ssim_and_psnr():
     assert (ssim(noisy, img) < 0.99).all()
     mse = ((noisy.float() - img.float()) / 255).square().mean(dim=(1, 2, 3))
     assert torch.allclose(psnr(noisy, img), 10 * torch.log10(1 / mse), atol=1e-3)
+
+
+def test_moving_tokens_are_those_whose_mean_change_exceeds_the_threshold():
+    z_t = torch.zeros(2, 4, 3)
+    z_k = z_t.clone()
+    z_k[0, 1] = 0.125  # mean |change| 0.125
+    z_k[1, 2, 0] = -0.375  # mean |change| 0.125: one channel of three
+    z_k[1, 3] = -0.04  # below the threshold
+    expected = torch.tensor([[False, True, False, False], [False, False, True, False]])
+    assert torch.equal(moving_tokens(z_t, z_k, 0.05), expected)
+    assert not moving_tokens(z_t, z_k, 0.125).any()  # strictly above
 
 
 def test_masked_metrics_only_see_the_mask():
@@ -63,6 +74,20 @@ def test_latent_map_projects_points_onto_their_neighbours(tmp_path):
     assert np.array_equal(m2.meta["t"], np.arange(50))
     with pytest.raises(ValueError, match="latent size"):
         m.project(np.zeros((1, 5)))
+
+
+@pytest.mark.parametrize("whiten", [False, True])
+def test_map_features_standardise_with_the_dynamics_and_come_back(whiten):
+    from rla import LatentFlow
+
+    dyn = LatentFlow(tiny_configs(whiten=whiten)["dynamics"])
+    q, c = dyn.u_mean.shape
+    u = torch.randn(64, q, c) * torch.linspace(0.5, 3.0, c) + 2.0
+    dyn.set_latent_stats(u)
+    x = map_features(dyn, u)
+    assert x.shape == (64, q * c) and x.dtype == np.float32
+    assert np.allclose(x.mean(0), 0, atol=1e-4) and np.allclose(x.std(0, ddof=1), 1, atol=0.05)  # unit spread per feature
+    assert torch.allclose(map_latents(dyn, x), u, atol=1e-4)
 
 
 def test_flop_count_of_an_attention_block_matches_a_hand_count():
