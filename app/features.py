@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.images import frame_hash
 from app.packs import REPO_ROOT
+from rla.data import frames_digest
 
 DEFAULT_CACHE_DIR = REPO_ROOT / "cache" / "app-features"
 
@@ -30,7 +30,7 @@ class FeatureCache:
 
     @staticmethod
     def key(encoder, frame: np.ndarray) -> str:
-        return f"{encoder.fingerprint}:{frame_hash(frame)}"
+        return f"{encoder.fingerprint}:{frames_digest(frame)}"
 
     def encode(self, encoder, frames: np.ndarray) -> tuple[torch.Tensor, float]:
         """uint8 frames ``(B, H, W, 3)`` → (tokens ``(B, N, D)`` float32, milliseconds spent).

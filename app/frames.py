@@ -27,9 +27,9 @@ class Picked:
     @property
     def key(self) -> str:
         """Identifies the frame for session bookkeeping."""
-        from app.images import frame_hash
+        from rla.data import frames_digest
 
-        return f"{self.episode.episode_id}@{self.t}" if self.episode is not None else f"upload:{frame_hash(self.frame)}"
+        return f"{self.episode.episode_id}@{self.t}" if self.episode is not None else f"upload:{frames_digest(self.frame)}"
 
 
 def pick_frame(store: EpisodeStore, size: int, source: str, episode_id, t, image) -> Picked:

@@ -100,14 +100,8 @@ def read_image(value, size: int) -> np.ndarray:
                          "Not an image") from err
     w, h = img.size
     _check_size(w, h)
-    img = _to_rgb(img)
-    side = min(w, h)
-    if w != h:
-        left, top = (w - side) // 2, (h - side) // 2
-        img = img.crop((left, top, left + side, top + side))
-    if side != size:
-        img = img.resize((size, size), Image.Resampling.BILINEAR if side < size else Image.Resampling.LANCZOS)
-    return np.asarray(img, dtype=np.uint8).copy()
+    method = Image.Resampling.BILINEAR if min(w, h) < size else Image.Resampling.LANCZOS
+    return np.asarray(ImageOps.fit(_to_rgb(img), (size, size), method), dtype=np.uint8).copy()  # centre crop to a square, resize
 
 
 def _check_size(w: int, h: int) -> None:
@@ -145,13 +139,6 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return img.convert("RGB")
-
-
-def frame_hash(frame: np.ndarray) -> str:
-    """sha256 of a frame's shape and bytes: part of cache and session keys."""
-    h = hashlib.sha256(str(frame.shape).encode())
-    h.update(np.ascontiguousarray(frame).tobytes())
-    return h.hexdigest()
 
 
 # ---- drawing -----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from app.images import diverging
+from rla.latent_map import map_features, map_latents
 
 
 @torch.no_grad()
@@ -27,14 +28,9 @@ def apply_latent(pack, z_t: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor
     return z, pack.to_images(z).numpy()
 
 
-def standardise(pack, u: torch.Tensor) -> torch.Tensor:
-    """``u`` in units of the training latents' spread (the world model's statistics; whitened if it whitens)."""
-    return pack.dynamics.standardize(u)
-
-
 def latent_image(pack, u: torch.Tensor, width: int = 480) -> np.ndarray:
     """A latent action ``(1, Q, C)`` as a Q-row × C-column picture (blue < 0 < red, in training std units)."""
-    z = standardise(pack, u)[0].numpy()  # (Q, C)
+    z = pack.dynamics.standardize(u)[0].numpy()  # (Q, C), in units of the training latents' spread
     img = diverging(z, 3.0)
     cell = max(4, min(48, width // z.shape[1]))
     return img.repeat(cell, 0).repeat(cell, 1)
@@ -43,19 +39,16 @@ def latent_image(pack, u: torch.Tensor, width: int = 480) -> np.ndarray:
 def project(pack, u: torch.Tensor) -> np.ndarray | None:
     """Place ``u (B, Q, C)`` on the pack's latent map: ``(B, 2)``, or ``None`` without a map.
 
-    The map holds *standardised* latent actions (``training.pipeline.latent_map``), so ``u`` is
-    standardised with the world model's statistics first.
+    The map holds *standardised* latent actions (:func:`rla.latent_map.map_features`).
     """
     if pack.latent_map is None:
         return None
-    return pack.latent_map.project(standardise(pack, u).reshape(len(u), -1).numpy())
+    return pack.latent_map.project(map_features(pack.dynamics, u))
 
 
 def map_latent(pack, i: int) -> torch.Tensor:
     """Point ``i`` of the latent map back as a raw latent action ``(1, Q, C)``."""
-    dyn = pack.dynamics
-    x = torch.from_numpy(np.asarray(pack.latent_map.latents[i], dtype=np.float32)).view(1, *dyn.u_mean.shape)
-    return dyn.unstandardize(x)
+    return map_latents(pack.dynamics, pack.latent_map.latents[i : i + 1])
 
 
 def patch_error(pack, z_pred: torch.Tensor, z_true: torch.Tensor) -> np.ndarray:

@@ -7,8 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-METHOD_LABELS = {"rla": "RLA-WM", "regression": "Direct regression (DINO-WM style)", "token_flow": "Token-space flow (FM-WM)",
-                 "copy": "Copy start frame (floor)", "rla_true_latent": "RLA ceiling: true latent (sees the future)"}
+from rla.labels import method_label
+
 METHOD_COLOURS = {"rla": "#4f46e5", "regression": "#e8710a", "token_flow": "#0f9d58", "copy": "#9aa0a6",
                   "rla_true_latent": "#a5b4fc"}
 _AXIS = dict(gridcolor="#e5e9f0", linecolor="#cbd2dc", zerolinecolor="#cbd2dc", automargin=True)
@@ -17,12 +17,6 @@ _TEMPLATE = go.layout.Template(layout=dict(paper_bgcolor="white", plot_bgcolor="
                                            xaxis=_AXIS, yaxis=_AXIS, colorway=list(METHOD_COLOURS.values())))
 _LAYOUT = dict(template=_TEMPLATE, margin=dict(l=50, r=20, t=40, b=40), height=300,
                legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
-
-
-def method_label(name: str) -> str:
-    base, _, steps = name.partition("@")
-    label = METHOD_LABELS.get(base, base)
-    return f"{label}, {steps} steps" if steps else label
 
 
 @functools.lru_cache(maxsize=32)

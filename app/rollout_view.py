@@ -13,17 +13,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from gradio.components.plot import PlotData
-from PIL import Image
 
 from app.images import content_key, grid, heatmap_overlay, publish, save_picture, upscale
-from app.plots import METHOD_COLOURS, METHOD_LABELS, empty_figure, method_label
+from app.plots import METHOD_COLOURS, empty_figure
 from app.predict import RLA
 from app.state import Rollout
+from rla.encoders.base import resize_uint8
+from rla.labels import METHOD_LABELS, METHOD_SHORT, method_label
 from rla.metrics import psnr, token_l1
 from rla.video import compose_all, describe_actions, write_gif, write_mp4
 
 MAX_COLUMNS = 8  # chunks shown in the filmstrip (the most recent ones)
-SHORT = {"rla": "RLA-WM", "regression": "regression", "token_flow": "token flow"}
 LARGE = 256  # the side of the single frames shown (latest, real, spread)
 EXPORT_FPS = 2.0  # video frames per second: one per chunk, so half a second per chunk
 
@@ -53,12 +53,6 @@ def _tile(frame: np.ndarray) -> int:
     """Filmstrip and change-map tiles: the frame's own size, doubled until it is at least 128 px."""
     side = min(frame.shape[:2])
     return side * max(1, -(-128 // side))
-
-
-def _resize(frame: np.ndarray, shape: tuple) -> np.ndarray:
-    if frame.shape[:2] == shape[:2]:
-        return frame
-    return np.asarray(Image.fromarray(frame).resize((shape[1], shape[0]), Image.Resampling.BILINEAR))
 
 
 def real_frames(ro: Rollout, store) -> list[np.ndarray | None]:
@@ -104,7 +98,7 @@ def _filmstrip(ro: Rollout, real, methods, ends) -> np.ndarray:
     rows, labels = [], []
     for m in methods:
         rows.append([ro.start_frame] + ro.frames.get(m, [])[first:])
-        labels.append(SHORT.get(m, m))
+        labels.append(METHOD_SHORT.get(m, m))
     if ro.episode_id is not None:
         rows.insert(1, [ro.start_frame] + real[first:])
         labels.insert(1, "real")
@@ -119,7 +113,7 @@ def _change_maps(ro: Rollout, real, z_real, methods, pack) -> np.ndarray:
     for m in methods:
         before = ro.tokens[m][i - 1] if i > 0 else ro.start_tokens
         panels.append((ro.frames[m][i], np.abs(ro.tokens[m][i] - before).mean(-1).reshape(grid_shape)))
-        labels.append(SHORT.get(m, m))
+        labels.append(METHOD_SHORT.get(m, m))
     if real[i] is not None:
         prev = ro.start_tokens if i == 0 else z_real.get(i - 1)
         if prev is not None:
@@ -155,7 +149,7 @@ def _errors(ro: Rollout, real, z_real, methods, ends) -> PlotData:
             z_pred = torch.from_numpy(np.stack([ro.tokens[m][i] for i in idx]))
             frames = [ro.frames[m][i] for i in idx]
         pred_img = torch.from_numpy(np.stack(frames))
-        true_img = torch.from_numpy(np.stack([_resize(real[i], frames[0].shape) for i in idx]))
+        true_img = torch.from_numpy(resize_uint8(np.stack([real[i] for i in idx]), frames[0].shape[:2]))
         errors[m] = {"token_l1": token_l1(z_pred, z_true).tolist(), "psnr": psnr(pred_img, true_img).tolist()}
     return error_plot([int(ends[i]) for i in idx], errors)
 
@@ -206,7 +200,7 @@ def _latency(ro: Rollout, methods) -> str:
     parts = [f"encode {t.get('encode', 0):.0f} ms"]
     for m in methods:
         if m in t:
-            parts.append(f"{METHOD_LABELS.get(m, m) if m != RLA else 'RLA-WM'}: predict {t[m]['predict'] / n:.0f} ms + "
+            parts.append(f"{METHOD_LABELS.get(m, m)}: predict {t[m]['predict'] / n:.0f} ms + "
                          f"decode {t[m]['decode'] / n:.0f} ms")
     spread = "" if t["samples"] > 1 else " · *the spread needs 2 or more samples*"
     return (f"**Latency per chunk** ({t['steps']} Euler steps, {t['samples']} sample{'s' if t['samples'] > 1 else ''}) · "
@@ -231,7 +225,7 @@ def _status(ro: Rollout, store, real) -> str:
 def video_rows(ro: Rollout, pack, store, methods: list[str]) -> tuple[list[list], list[str], list[str]]:
     """The rollout as :mod:`rla.video` rows: the start, then one row per chunk; RLA-WM, real, then the baselines."""
     real = real_frames(ro, store) if ro.episode_id is not None else None
-    labels = ["RLA-WM (predicted)"] + (["real (recorded)"] if real is not None else []) + [SHORT.get(m, m) for m in methods[1:]]
+    labels = ["RLA-WM (predicted)"] + (["real (recorded)"] if real is not None else []) + [METHOD_SHORT.get(m, m) for m in methods[1:]]
     where = "uploaded frame" if ro.episode_id is None else f"{store.label(ro.episode_id)}, t = {ro.t0}"
     rows = [[ro.start_frame] * len(labels)]
     captions = [f"start: {where}\n{pack.info.chunk} steps per chunk, each held for its chunk"]

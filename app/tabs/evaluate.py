@@ -9,15 +9,8 @@ from app.errors import guarded, user_error
 from app.packs import require_pack
 from app.plots import empty_figure, evaluation_bars
 from app.widgets import plot_panel
+from rla.labels import METRICS, short_label
 
-METRICS = {  # metric → (title, which way is better)
-    "token_l1_moving": ("L1 moving", "lower"), "gmsd_fg": ("GMSD fg", "lower"), "psnr_fg": ("PSNR fg", "higher"),
-    "ssim_fg": ("SSIM fg", "higher"), "energy": ("energy", "lower"), "token_l1": ("L1", "lower"),
-    "ssim": ("SSIM", "higher"), "psnr": ("PSNR", "higher"), "lpips": ("LPIPS", "lower"),
-}
-LONG = {"token_l1": "token L1", "token_l1_moving": "token L1 on moving patches", "ssim": "SSIM", "ssim_fg": "SSIM on the foreground",
-        "psnr": "PSNR (dB)", "psnr_fg": "PSNR on the foreground (dB)", "lpips": "LPIPS",
-        "gmsd_fg": "GMSD on the foreground (blur- and speckle-sensitive)", "energy": "energy score of the samples (moving tokens)"}
 STEP_CHOICES = [1, 3, 10, 30]
 INTRO = """The paper's protocol: from a real frame, roll out a few chunks of the *recorded* actions with each
 method, and score the **final** frame against the real one (token L1, GMSD, SSIM, PSNR; LPIPS when its weights
@@ -30,23 +23,12 @@ episodes; a run here on a few example episodes is a demonstration, and its inter
 
 
 def episode_items(episodes, num_chunks: int, chunk: int, start: int) -> tuple[list[dict], list[str]]:
-    """Evaluation items (see ``rla.evaluation.evaluate_pack``) from episodes long enough; and the skipped ids."""
-    items, skipped = [], []
-    for ep in episodes:
-        end = start + num_chunks * chunk
-        if end > ep.num_steps:
-            skipped.append(str(ep.episode_id))
-            continue
-        ends = [start + (c + 1) * chunk for c in range(num_chunks)]
-        fg = getattr(ep, "foreground", None)
-        items.append({
-            "episode_id": str(ep.episode_id),
-            "frame_0": ep.frames[start],
-            "actions": np.asarray(ep.actions[start:end], dtype=np.float32).reshape(num_chunks, chunk, -1),
-            "frames": ep.frames[ends],
-            "foreground": None if fg is None else np.asarray(fg)[ends],
-        })
-    return items, skipped
+    """Evaluation items (:class:`rla.data.ChunkEvalSet` from frame ``start``) of the episodes long enough; and the skipped ids."""
+    from rla.data import ChunkEvalSet
+
+    long_enough = [ep.num_steps >= start + num_chunks * chunk for ep in episodes]
+    dataset = ChunkEvalSet([ep for ep, ok in zip(episodes, long_enough) if ok], num_chunks=num_chunks, chunk=chunk, start=start)
+    return [dataset[i] for i in range(len(dataset))], [str(ep.episode_id) for ep, ok in zip(episodes, long_enough) if not ok]
 
 
 def table(results: dict):
@@ -77,16 +59,7 @@ def _cell(value, ci: dict | None):
     return f"{value:.3g}"
 
 
-HEADERS = ["method"] + [METRICS[m][0] for m in METRICS] + ["GFLOPs", "ms"]
-SHORT = {"rla": "RLA-WM", "regression": "regression", "token_flow": "token flow", "copy": "copy (floor)",
-         "rla_true_latent": "ceiling: true latent"}
-
-
-def short_label(name: str) -> str:
-    """``rla@10 mean8`` → ``RLA-WM @10 mean8``, ``token_flow zero`` → ``token flow zero``."""
-    head, _, mode = name.partition(" ")
-    base, _, steps = head.partition("@")
-    return SHORT.get(base, base) + (f" @{steps}" if steps else "") + (f" {mode}" if mode else "")
+HEADERS = ["method"] + [m.title for m in METRICS.values()] + ["GFLOPs", "ms"]
 
 
 def build(ctx) -> None:
@@ -105,7 +78,7 @@ def build(ctx) -> None:
             cost = gr.Checkbox(value=True, label="Measure cost (FLOPs and wall time per chunk)")
             run_btn = gr.Button("Run evaluation", variant="primary", elem_id="evaluate-btn")
             stored_btn = gr.Button("Show the pack's stored results", size="sm")
-            metric = gr.Dropdown([(LONG[m], m) for m in METRICS], value="token_l1_moving", label="Chart metric")
+            metric = gr.Dropdown([(m.long, name) for name, m in METRICS.items()], value="token_l1_moving", label="Chart metric")
         with gr.Column(scale=7):
             summary = gr.Markdown("Pick episodes and press **Run evaluation**.", label="Summary", elem_id="evaluate-summary")
             results_table = gr.Dataframe(headers=HEADERS, label="Scores", interactive=False, wrap=True,
@@ -192,9 +165,9 @@ def _chart(res: dict, metric: str):
     names = list(methods)
     values = [methods[n].get("final", {}).get(metric) for n in names]
     if all(v is None for v in values):
-        return empty_figure(f"{LONG[metric]} is not available for these results")
+        return empty_figure(f"{METRICS[metric].long} is not available for these results")
     intervals = []
     for n in names:
         ci = (methods[n].get("ci") or {}).get(metric)
         intervals.append((ci["low"], ci["high"]) if ci and np.isfinite(ci["low"]) and np.isfinite(ci["high"]) else None)
-    return evaluation_bars(names, values, LONG[metric], METRICS[metric][1], intervals)
+    return evaluation_bars(names, values, METRICS[metric].long, "lower" if METRICS[metric].lower_is_better else "higher", intervals)

@@ -15,6 +15,7 @@ from app.plots import empty_figure, matched_steps
 from app.widgets import figure, plot_panel
 from rla.interpolate import alphas as make_alphas
 from rla.interpolate import interpolate, latent_noise, match_frames, rank_correlation
+from rla.labels import PATH_LABELS
 from rla.topology import null_paths
 
 NOISE, BETWEEN = "Noise → latent action", "Latent action A → latent action B"
@@ -111,7 +112,7 @@ def build(ctx) -> None:
         gif = write_animation(list(frames[:n]))
         if matched is not None:
             steps = offset + matched[:n]
-            nulls = {NULL_NAMES[name]: offset + match_frames(line, z_real)[0].numpy()
+            nulls = {PATH_LABELS[name]: offset + match_frames(line, z_real)[0].numpy()
                      for name, line in null_paths(z_real[0], z_real[-1], z_dec[0], z_dec[n - 1], al).items()}
             fig = matched_steps(al.numpy(), steps, len(real) - 1, offset, nulls=nulls)
             text = (f"Path from **{start_name}** (α = 0) to **{'B' if mode == BETWEEN else 'the latent action'}** (α = 1), {path}. "
@@ -133,9 +134,6 @@ def build(ctx) -> None:
         ex = gr.Examples(examples=rows, inputs=[mode, path, pair.source, pair.episode, pair.t, pair.k], example_labels=labels,
                          label="Examples: one click interpolates")
         ex.load_input_event.then(run, inputs, outputs, api_visibility="private")
-
-
-NULL_NAMES = {"token_line": "null: straight line in token space", "decoded_line": "null: straight line between the decoded ends"}
 
 
 def _rho(alpha, steps) -> float:

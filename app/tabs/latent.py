@@ -10,7 +10,7 @@ from app.episodes import showcase_fit
 from app.errors import guarded
 from app.frames import EPISODE, frame_picker, pair_picker, pick_frame, pick_pair
 from app.images import grid, heatmap_overlay, upscale
-from app.latents import apply_latent, encode_pair, latent_image, patch_error, project, standardise
+from app.latents import apply_latent, encode_pair, latent_image, patch_error, project
 from app.packs import require_pack
 from app.state import Pair
 from app.widgets import figure
@@ -148,7 +148,7 @@ def build(ctx) -> None:
             f"**Compression** · {n}×{d} = {n * d:,} token numbers per frame → u has {q}×{c} = {q * c} numbers ({n * d / (q * c):.0f}× smaller)",
             f"**Reconstruction** token L1 **{l1_rec:.4f}** · if nothing moved (copy *before*): {l1_copy:.4f}"
             + _explained(l1_rec, l1_copy),
-            f"**‖u‖** {float(enc['u'].norm()):.2f} · in training-std units {float(standardise(pack, enc['u']).norm()):.2f}"
+            f"**‖u‖** {float(enc['u'].norm()):.2f} · in training-std units {float(pack.dynamics.standardize(enc['u']).norm()):.2f}"
             f" (a typical training latent: about {np.sqrt(q * c):.0f})",
             f"**On the latent map** at ({xy[0, 0]:.2f}, {xy[0, 1]:.2f}): see the *Latent space* tab" if xy is not None
             else "This pack has no latent map.",

@@ -21,14 +21,17 @@ from app.errors import guarded, user_error
 from app.frames import EPISODE, frame_picker, pick_frame
 from app.images import content_key, grid, publish, save_picture
 from app.packs import require_pack
-from app.plots import METHOD_LABELS, elite_actions, plan_costs
+from app.plots import elite_actions, plan_costs
 from app.widgets import figure, plot_panel
+from rla.data import frames_digest
+from rla.encoders.base import resize_uint8
+from rla.labels import METHOD_LABELS
 from rla.planning import OBJECT_GOAL, CEMPlanner, PlannerConfig, TaskSimulator, token_cost
 from rla.video import compose_all, describe_actions, write_gif, write_mp4
 
 log = logging.getLogger("rla.app")
 MAX_CANDIDATES, MAX_ITERATIONS, MAX_HORIZON, MAX_STEPS = 256, 10, 4, 20
-MODELS = [("RLA-WM", "rla"), ("Direct regression (DINO-WM style)", "regression"), ("Token-space flow (FM-WM)", "token_flow")]
+MODELS = [(METHOD_LABELS[m], m) for m in ("rla", "regression", "token_flow")]
 TILE = 160
 INTRO = """Give the world model a **start** and a **goal** image and let it find the actions in between: the
 cross-entropy method imagines many action sequences (one action held per chunk), keeps the few whose imagined
@@ -182,7 +185,7 @@ def build(ctx) -> None:
         s = pick_frame(ctx.episodes, size, s_source, s_episode, s_t, s_image)
         g = pick_frame(ctx.episodes, size, g_source, g_episode, g_t, g_image)
         progress(0.0, desc="encoding start and goal")
-        z, encode_ms = ctx.features.encode(pack.encoder, np.stack([_fit(s.frame, size), _fit(g.frame, size)]))
+        z, encode_ms = ctx.features.encode(pack.encoder, np.stack([resize_uint8(s.frame, size), resize_uint8(g.frame, size)]))
         z_start, z_goal = z[:1], z[1:]
         planner = CEMPlanner.for_pack(pack, model_name, cfg)
         t0 = time.perf_counter()
@@ -198,7 +201,7 @@ def build(ctx) -> None:
             "format": "rla-explorer plan v1", "pack": pack_key, "model": model_name, "cost": result.cost, "chunk": int(info.chunk),
             "action_names": list(info.action_names), "settings": {k: v for k, v in cfg.__dict__.items()},
             "start": _where(s), "goal": _where(g), "actions": result.actions.numpy(), "imagined": imagined,
-            "start_frame": _fit(s.frame, size), "goal_frame": _fit(g.frame, size), "goal_tokens": z_goal.numpy(),
+            "start_frame": resize_uint8(s.frame, size), "goal_frame": resize_uint8(g.frame, size), "goal_tokens": z_goal.numpy(),
             "episode_id": None if s.episode is None else str(s.episode.episode_id), "t": s.t,
         }
         note = _sim_note({**state, "episode": s.episode}, pack)
@@ -248,7 +251,7 @@ def build(ctx) -> None:
         except RuntimeError as err:
             return None, f"**The plan could not be executed:** {err}."
         size = pack.encoder.image_size
-        z_real, _ = ctx.features.encode(pack.encoder, np.stack([_fit(f, size) for f in frames]))
+        z_real, _ = ctx.features.encode(pack.encoder, resize_uint8(np.stack(frames), size))
         real_cost = float(token_cost(z_real[-1:], torch.from_numpy(state["goal_tokens"]))[0])
         replay_err = float(np.abs(frames[0].astype(np.int16) - ep.frames[t].astype(np.int16)).mean())
         text = (f"Executed **{len(actions)} chunks** in ManiSkill ({ep.task}, reset seed {ep.seed}"
@@ -258,7 +261,7 @@ def build(ctx) -> None:
         if before is not None:
             text += f" Object-to-goal distance: {before * 100:.1f} cm before, **{after * 100:.1f} cm after**."
         text += " Task solved at the end." if success else " Task not solved at the end."
-        real = [_fit(f, size) for f in frames]
+        real = list(resize_uint8(np.stack(frames), size))
         return save_picture(plan_picture(state["start_frame"], state["imagined"], state["goal_frame"], real)), text
 
     inputs = [ctx.pack_state, *start.inputs, *goal.inputs, model, candidates, iterations, horizon, elites, steps, foreground, seed]
@@ -275,20 +278,9 @@ def build(ctx) -> None:
         ex.load_input_event.then(plan, inputs, outputs, api_visibility="private")
 
 
-def _fit(frame: np.ndarray, size: int) -> np.ndarray:
-    """A frame at the encoder's size (bilinear), so that start, imagined and goal frames line up."""
-    if frame.shape[:2] == (size, size):
-        return frame
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.BILINEAR))
-
-
 def _where(picked) -> dict:
     if picked.episode is None:
-        from app.images import frame_hash
-
-        return {"upload_sha256": frame_hash(picked.frame)}
+        return {"upload_sha256": frames_digest(picked.frame)}
     return {"episode": str(picked.episode.episode_id), "t": int(picked.t), "task": picked.episode.task}
 
 

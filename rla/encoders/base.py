@@ -39,12 +39,32 @@ def as_uint8_frames(images: np.ndarray | torch.Tensor) -> torch.Tensor:
     return x.contiguous()
 
 
+def _bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Float images ``(B, C, H, W)`` at ``size`` (bilinear, antialiased when shrinking); as they are when already that size."""
+    if tuple(x.shape[-2:]) == size:
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
 def resize_frames(x: torch.Tensor, size: int) -> torch.Tensor:
     """uint8 ``(B, H, W, 3)`` → float ``(B, 3, size, size)`` in [0, 1]."""
-    x = x.permute(0, 3, 1, 2).float().div_(255.0)
-    if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.clamp_(0.0, 1.0)
+    return _bilinear(x.permute(0, 3, 1, 2).float().div_(255.0), (size, size)).clamp_(0.0, 1.0)
+
+
+def resize_uint8(frames: np.ndarray | torch.Tensor, size: int | tuple[int, int]) -> np.ndarray | torch.Tensor:
+    """uint8 frames ``(..., H, W, 3)`` at ``size`` (an int: square; else ``(height, width)``), still uint8.
+
+    Bilinear and antialiased, like :func:`resize_frames`; arrays come back as arrays, tensors as
+    tensors, and frames already at ``size`` come back as they are.
+    """
+    hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    x = torch.as_tensor(frames)
+    if tuple(x.shape[-3:-1]) == hw:
+        return frames
+    assert x.dtype == torch.uint8 and x.ndim >= 3 and x.shape[-1] == 3, f"expected uint8 (..., H, W, 3), got {x.dtype} {tuple(x.shape)}"
+    y = _bilinear(x.reshape(-1, *x.shape[-3:]).permute(0, 3, 1, 2).float(), hw)
+    y = y.round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).reshape(*x.shape[:-3], *hw, 3).contiguous()
+    return y.numpy() if isinstance(frames, np.ndarray) else y
 
 
 class FeatureEncoder(nn.Module, ABC):

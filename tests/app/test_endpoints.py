@@ -280,7 +280,7 @@ def test_stored_results_of_a_pack(client, tiny_pack, tmp_path):
     assert "stored with the pack" in summary and "test episodes: 20, windows: 60 · 3 chunks of 10 steps" in summary
     assert "training seeds: 3" in summary and "rla@10 mean8 − regression: rla@10 mean8 beats regression" in summary
     assert [r[0] for r in table["data"]] == ["RLA-WM @10 mean8", "regression", "copy (floor)"]
-    l1 = table["headers"].index("L1")
+    l1 = table["headers"].index("token L1")
     assert table["data"][0][l1] == "0.1 [0.09, 0.12]"
     bars = json.loads(chart["plot"])["data"][0]
     assert bars["y"] == [0.1, 0.2, 0.3] and bars["error_y"]["array"] == pytest.approx([0.02, 0.02, 0.02])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.images import colormap, frame_hash, grid, heatmap_overlay, read_image, upscale, write_animation
+from app.images import colormap, grid, heatmap_overlay, read_image, upscale, write_animation
 
 
 @pytest.mark.parametrize("kind", ["rgb", "gray", "rgba", "palette", "gray16", "wide"])
@@ -49,15 +49,6 @@ def test_missing_image():
 def test_float_arrays_with_nan_are_accepted():
     a = np.full((16, 16, 3), np.nan)
     assert read_image(a, 16).shape == (16, 16, 3)
-
-
-def test_frame_hash_depends_on_shape_and_content():
-    a = np.zeros((4, 4, 3), np.uint8)
-    assert frame_hash(a) == frame_hash(a.copy())
-    assert frame_hash(a) != frame_hash(a.reshape(2, 8, 3))
-    b = a.copy()
-    b[0, 0, 0] = 1
-    assert frame_hash(a) != frame_hash(b)
 
 
 def test_drawing_helpers():

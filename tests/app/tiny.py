@@ -110,7 +110,7 @@ def build_tiny_pack(path: str | Path, episodes=None, train_steps: int = 60, seed
         TokenFlowWorldModel,
         model_configs,
     )
-    from rla.latent_map import LatentMap
+    from rla.latent_map import LatentMap, map_features
 
     torch.manual_seed(seed)
     episodes = episodes or synthetic_episodes()
@@ -135,10 +135,10 @@ def build_tiny_pack(path: str | Path, episodes=None, train_steps: int = 60, seed
         for head in (dyn.out, tf.out):
             if head.weight.abs().max() < 1e-3:
                 head.weight.normal_(0, 0.05)
-    flat = ((u - dyn.u_mean) / dyn.u_std).reshape(len(u), -1)  # the map holds standardised latents
+    flat = torch.from_numpy(map_features(dyn, u))  # the map holds standardised latents
     centred = flat - flat.mean(0)
     coords = (centred @ torch.linalg.svd(centred, full_matrices=False).Vh[:2].T).numpy().astype(np.float32)  # PCA, not UMAP: fast
-    lmap = LatentMap(latents=flat.numpy().astype(np.float32), coords=coords, meta=meta)
+    lmap = LatentMap(latents=flat.numpy(), coords=coords, meta=meta)
     info = PackInfo(encoder=EncoderSpec.of(enc), action_dim=A, action_names=list(ACTION_NAMES), chunk=CHUNK,
                     tasks=["PushCube", "PullCube"], description="tiny test pack (synthetic squares)")
     pack = ModelPack(info, enc, ae, dyn, {"regression": reg, "token_flow": tf}, latent_map=lmap)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rla.data import FeatureCache
+from rla.data import FeatureCache, frames_digest
 from tests.data.conftest import make_episode
 
 
@@ -72,3 +72,14 @@ def test_with_the_pixel_patch_encoder(tmp_path):
     assert torch.equal(enc.decode(z), torch.from_numpy(e.frames))  # float32 storage is lossless
     cache.episode_tokens(e, enc)
     assert cache.hits == 1
+
+
+def test_frames_digest_depends_on_shape_dtype_and_content():
+    a = np.zeros((4, 4, 3), np.uint8)
+    assert frames_digest(a) == frames_digest(a.copy())
+    assert frames_digest(a) == frames_digest(np.asfortranarray(a))  # the bytes in C order, whatever the layout
+    assert frames_digest(a) != frames_digest(a.reshape(2, 8, 3))
+    assert frames_digest(a) != frames_digest(a.astype(np.int8))
+    b = a.copy()
+    b[0, 0, 0] = 1
+    assert frames_digest(a) != frames_digest(b)

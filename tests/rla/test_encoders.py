@@ -125,3 +125,18 @@ def test_build_encoder_from_spec():
     assert isinstance(build_encoder(EncoderSpec(kind="pixel_patch", image_size=64, patch_size=8)), PixelPatchEncoder)
     with pytest.raises(ValueError, match="kind"):
         EncoderSpec(kind="clip")
+
+
+def test_resize_uint8_keeps_type_and_matches_the_encoders_resize():
+    from rla.encoders.base import resize_frames, resize_uint8
+
+    frames = torch.randint(0, 256, (2, 40, 30, 3), dtype=torch.uint8)
+    small = resize_uint8(frames, 16)
+    assert small.dtype == torch.uint8 and small.shape == (2, 16, 16, 3)
+    as_float = (resize_frames(frames, 16) * 255).permute(0, 2, 3, 1)
+    assert (small.float() - as_float).abs().max() <= 0.5 + 1e-3  # the same resize, rounded
+    one = resize_uint8(frames[0].numpy(), (20, 15))  # a single array frame, (height, width)
+    assert isinstance(one, np.ndarray) and one.shape == (20, 15, 3) and one.dtype == np.uint8
+    assert resize_uint8(frames, (40, 30)) is frames  # already that size
+    flat = np.full((8, 8, 3), 77, np.uint8)
+    assert (resize_uint8(flat, 32) == 77).all()  # a flat image stays flat when enlarged
