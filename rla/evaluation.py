@@ -39,12 +39,12 @@ import torch
 import torch.nn.functional as F
 
 from rla.cost import measure_cost
-from rla.metrics import energy_score, gmsd, load_lpips, lpips_distance, psnr, ssim, token_l1
+from rla.encoders.base import resize_uint8
+from rla.labels import LOWER_IS_BETTER
+from rla.metrics import energy_score, gmsd, load_lpips, lpips_distance, moving_tokens, psnr, ssim, token_l1
 from rla.stats import hierarchical_bootstrap, paired_difference, verdict
 
 METRICS = ("token_l1", "token_l1_moving", "ssim", "ssim_fg", "psnr", "psnr_fg", "gmsd_fg", "lpips", "energy")
-LOWER_IS_BETTER = {"token_l1": True, "token_l1_moving": True, "ssim": False, "ssim_fg": False, "psnr": False,
-                   "psnr_fg": False, "gmsd_fg": True, "lpips": True, "energy": True}
 
 
 @dataclass
@@ -137,14 +137,6 @@ def stack_items(items: list[dict]) -> dict:
     return out
 
 
-def resize_frames(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """uint8 ``(B, H, W, 3)`` → uint8 at ``size`` (bilinear, antialiased)."""
-    if tuple(x.shape[1:3]) == tuple(size):
-        return x
-    y = F.interpolate(x.permute(0, 3, 1, 2).float(), size=size, mode="bilinear", antialias=True, align_corners=False)
-    return y.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
-
-
 def _resize_mask(m: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(m[:, None].float(), size=size, mode="nearest")[:, 0] > 0.5
 
@@ -164,7 +156,7 @@ def score_pack(pack, items: list[dict], cfg: EvalConfig, *, lpips_model=None,
     actions = batch["actions"].float()
     z_0 = pack.encoder.encode(batch["frame_0"])  # (W, N, D)
     z_real = pack.encoder.encode(batch["frames"].flatten(0, 1)).view(w, c, *z_0.shape[1:])  # (W, C, N, D)
-    moving = (z_real - z_0[:, None]).abs().mean(-1) > pack.autoencoder.config.change_threshold  # (W, C, N)
+    moving = moving_tokens(z_0[:, None], z_real, pack.autoencoder.config.change_threshold)  # (W, C, N)
     models = {**pack.world_models(), "copy": CopyWorldModel(), "rla_true_latent": TrueLatentRollout(pack.autoencoder, z_real)}
     rows = rows_of(pack, cfg)
     # (model, steps) → samples (R, W, C, N, D) per noise seed, shared by the sample and mean rows and dropped after
@@ -241,7 +233,7 @@ def _image_and_token_metrics(pack, pred, z_real, moving, batch, lpips_model) -> 
     flat_pred, flat_real, flat_moving = pred.flatten(0, 1), z_real.flatten(0, 1), moving.flatten(0, 1)
     pred_img = pack.to_images(flat_pred)  # (W*C, h, w, 3)
     size = tuple(pred_img.shape[1:3])
-    real_img = resize_frames(batch["frames"].flatten(0, 1), size)
+    real_img = resize_uint8(batch["frames"].flatten(0, 1), size)
     fg = _foreground(batch["foreground"], moving, pack.encoder.grid, size)
     m = {
         "token_l1": token_l1(flat_pred, flat_real),

@@ -42,8 +42,8 @@ METRICS = {  # the evaluation's metrics, in the order tables show them (most tel
 LOWER_IS_BETTER = {name: m.lower_is_better for name, m in METRICS.items()}
 
 PATH_LABELS = {  # interpolation paths of rla.topology: the decoded noise → u line and its two nulls
-    "rla": "RLA: noise → u, decoded", "token_line": "null: straight line in token space",
-    "decoded_line": "null: straight line between the decoded ends",
+    "rla": "RLA: noise → u, decoded", "token_line": "null: straight line z_t → z_{t+k}",
+    "decoded_line": "null: straight line between the decoded endpoints",
 }
 
 

@@ -29,8 +29,6 @@ import torch
 from rla.interpolate import lerp, rank_correlation, token_distances
 
 PATHS = ("rla", "token_line", "decoded_line")
-PATH_LABELS = {"rla": "RLA: noise → u, decoded", "token_line": "null: straight line z_t → z_{t+k}",
-               "decoded_line": "null: straight line between the decoded endpoints"}
 
 
 def interior_alphas(k: int) -> torch.Tensor:

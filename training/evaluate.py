@@ -23,10 +23,8 @@ import torch
 from rla.evaluation import EvalConfig, evaluate_packs
 from rla.metrics import load_lpips
 from rla.pack import ModelPack
+from rla.report import comparison_table, markdown_table, per_chunk_table
 from training.common import write_json
-
-COLUMNS = [("token_l1_moving", "token L1 moving ↓", 4), ("gmsd_fg", "GMSD fg ↓", 3), ("psnr_fg", "PSNR fg ↑", 2),
-           ("ssim_fg", "SSIM fg ↑", 3), ("energy", "energy ↓", 4), ("token_l1", "token L1 ↓", 4), ("lpips", "LPIPS ↓", 3)]
 
 
 def eval_items(packs: list, episodes: list, split: str, num_chunks: int, chunk: int, stride: int) -> list[dict]:
@@ -48,65 +46,6 @@ def eval_items(packs: list, episodes: list, split: str, num_chunks: int, chunk: 
         assert not leaked, f"{split} episodes were trained on: {leaked[:3]}"
     dataset = ChunkEvalSet(episodes, num_chunks=num_chunks, chunk=chunk, start="all", stride=stride)
     return [dataset[i] for i in range(len(dataset))]
-
-
-def _ci(entry: dict, metric: str, digits: int) -> str:
-    ci = (entry.get("ci") or {}).get(metric)
-    if ci is None:
-        return "n/a"
-    return f"{ci['mean']:.{digits}f} [{ci['low']:.{digits}f}, {ci['high']:.{digits}f}]"
-
-
-def budget(entry_name: str, manifest: dict) -> str:
-    """Training budget of a row: steps and CPU-seconds (RLA-WM: autoencoder + dynamics)."""
-    models = manifest.get("models", {})
-    parts = {"rla": ["autoencoder", "dynamics"], "regression": ["regression"], "token_flow": ["token_flow"],
-             "regression_matched": ["regression_matched"]}
-    key = "rla" if entry_name.startswith("rla@") else entry_name.split(" ")[0]
-    names = parts.get(key, [])
-    if not names or not all(n in models for n in names):
-        return "—"
-    steps = " + ".join(f"{models[n]['steps']:,}" for n in names)
-    cpu = sum(models[n]["cpu_seconds"] or 0 for n in names)
-    return f"{steps} steps, {cpu / 60:.0f} CPU-min"
-
-
-def markdown_table(results: dict, manifest: dict | None = None, reported: str | None = None) -> str:
-    """One row per method: final-frame means with 95 % CIs, cost and training budget."""
-    header = "| method | " + " | ".join(c[1] for c in COLUMNS) + " | GFLOPs / ms per chunk | training budget |"
-    lines = [header, "|" + "---|" * (len(COLUMNS) + 3)]
-    for name, entry in results["methods"].items():
-        if all((entry.get("ci") or {}).get(m) is None for m, _, _ in COLUMNS[:1]):
-            continue
-        cells = [_ci(entry, m, d) for m, _, d in COLUMNS if any((e.get("ci") or {}).get(m) for e in results["methods"].values())]
-        cost = entry.get("cost")
-        costs = f"{cost['gflops']:.3f} / {cost['ms_median']:.1f}" if cost else "—"
-        label = f"**{name}** (reported)" if name == reported else name
-        seeds = len(entry.get("training_seeds", []))
-        lines.append(f"| {label} ({seeds} seed{'s' if seeds != 1 else ''}) | " + " | ".join(cells) + f" | {costs} | {budget(name, manifest or {})} |")
-    shown = [c for c in COLUMNS if any((e.get("ci") or {}).get(c[0]) for e in results["methods"].values())]
-    lines[0] = "| method | " + " | ".join(c[1] for c in shown) + " | GFLOPs / ms per chunk | training budget |"
-    lines[1] = "|" + "---|" * (len(shown) + 3)
-    return "\n".join(lines)
-
-
-def comparison_table(results: dict) -> str:
-    lines = ["| comparison | metric | mean difference [95 % CI] | verdict |", "|---|---|---|---|"]
-    for pair, metrics in results.get("comparisons", {}).items():
-        for metric, d in metrics.items():
-            if metric in ("token_l1_moving", "gmsd_fg", "psnr_fg", "energy"):
-                lines.append(f"| {pair} | {metric} | {d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] | {d['verdict']} |")
-    return "\n".join(lines)
-
-
-def per_chunk_table(results: dict, metric: str = "token_l1_moving") -> str:
-    chunks = results["protocol"]["num_chunks"]
-    lines = ["| method | " + " | ".join(f"chunk {i + 1}" for i in range(chunks)) + " |", "|" + "---|" * (chunks + 1)]
-    for name, entry in results["methods"].items():
-        values = entry["per_chunk"].get(metric)
-        if values is not None:
-            lines.append(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + " |")
-    return "\n".join(lines)
 
 
 def reported_comparisons(reported: str, steps) -> list[tuple[str, str]]:

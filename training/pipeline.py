@@ -295,7 +295,7 @@ def gate_autoencoder(preset: PipelinePreset, data: Path, work: Path, seed: int) 
 def latent_map(ae, dynamics, encoder, train_episodes: list, chunk: int, points: int, seed: int = 0):
     """Latent actions of training pairs (k = chunk), standardised, mapped to 2-D with UMAP."""
     from rla.data import FeatureCache, PairDataset
-    from rla.latent_map import fit_latent_map
+    from rla.latent_map import fit_latent_map, map_features
     from training.common import DEFAULT_CACHE
 
     cache = FeatureCache(DEFAULT_CACHE)
@@ -304,13 +304,13 @@ def latent_map(ae, dynamics, encoder, train_episodes: list, chunk: int, points: 
     gen, us, meta = torch.Generator().manual_seed(seed), [], {k: [] for k in ("task", "episode_id", "t", "k", "success")}
     while sum(len(u) for u in us) < points:
         b = pairs.sample_batch(min(256, points), k=chunk, generator=gen)
-        us.append(dynamics.standardize(ae.encode(b["z_t"], b["z_k"])))
+        us.append(map_features(dynamics, ae.encode(b["z_t"], b["z_k"])))
         for key in meta:
             values = b[key]
             if key == "k":
                 values = [values] * len(b["task"])  # one horizon per batch
             meta[key] += values.tolist() if torch.is_tensor(values) else list(values)
-    u = torch.cat(us)[:points].flatten(1).numpy()
+    u = np.concatenate(us)[:points]
     meta = {k: np.asarray(v[:points]) for k, v in meta.items()}
     meta["success"] = meta["success"].astype(bool)
     return fit_latent_map(u, meta, seed=seed)

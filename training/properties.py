@@ -29,11 +29,11 @@ import numpy as np
 import torch
 
 from rla.autoencoder import RLAAutoencoder
+from rla.labels import PATH_LABELS
+from rla.metrics import moving_tokens
 from rla.pack import ModelPack
-from rla.topology import PATH_LABELS
+from rla.probing import held_out_episodes, render_probes, run_probes
 from training.common import DEFAULT_CACHE
-from training.probe import held_out_episodes, run_probes
-from training.probe import render as render_probes
 
 K_RANGE = (1, 20)  # horizons of the reconstruction pairs (the autoencoder's training range)
 MIN_EPISODES = 15  # fewer held-out-task episodes than this are flagged as underpowered
@@ -68,7 +68,7 @@ def reconstruction_scores(aes: dict, episodes, tokens, *, threshold: float, stri
         ts = torch.tensor([t for i, t, _ in pairs if i == e])
         ks = torch.tensor([k for i, _, k in pairs if i == e])
         z_t, z_k = tokens[e][ts].float(), tokens[e][ts + ks].float()  # (P, N, D)
-        moving = ((z_k - z_t).abs().mean(-1) > threshold).float()  # (P, N)
+        moving = moving_tokens(z_t, z_k, threshold).float()  # (P, N)
         preds = {name: ae.decode(z_t, ae.encode(z_t, z_k)) for name, ae in aes.items()} | {"copy": z_t}
         for name, pred in preds.items():
             sq, ab = (pred - z_k).square().mean(-1), (pred - z_k).abs().mean(-1)  # (P, N)

@@ -50,8 +50,8 @@ def test_interpolation_reports_rho_of_the_path_beside_both_nulls(client, pack, e
     z_dec = pack.autoencoder.decode(z[:1].expand(n, -1, -1), interpolate(noise, u, al))
     expected = {
         "RLA": match_frames(z_dec, z)[0],
-        "null: straight line in token space:": match_frames(lerp(z[0], z[-1], al), z)[0],
-        "null: straight line between the decoded ends:": match_frames(lerp(z_dec[0], z_dec[-1], al), z)[0],
+        "null: straight line z_t → z_{t+k}:": match_frames(lerp(z[0], z[-1], al), z)[0],
+        "null: straight line between the decoded endpoints:": match_frames(lerp(z_dec[0], z_dec[-1], al), z)[0],
     }
     for label, matched in expected.items():
         rho = rank_correlation(al[1:-1], matched[1:-1])  # interior points only
@@ -59,15 +59,15 @@ def test_interpolation_reports_rho_of_the_path_beside_both_nulls(client, pack, e
     assert "4 interior points" in text
     traces = json.loads(fig["plot"])["data"]
     names = [tr["name"] for tr in traces]
-    assert "null: straight line in token space" in names and "null: straight line between the decoded ends" in names
-    token_line = next(tr for tr in traces if tr["name"] == "null: straight line in token space")
-    assert _values(token_line["y"]) == (t + expected["null: straight line in token space:"].numpy()).tolist()
+    assert "null: straight line z_t → z_{t+k}" in names and "null: straight line between the decoded endpoints" in names
+    token_line = next(tr for tr in traces if tr["name"] == "null: straight line z_t → z_{t+k}")
+    assert _values(token_line["y"]) == (t + expected["null: straight line z_t → z_{t+k}:"].numpy()).tolist()
 
 
 def test_latent_tab_reads_the_pack_probes_beside_the_recorded_actions(client, tiny_pack, pack, episodes):
     from rla.probes import LinearProbes
+    from rla.probing import run_probes
     from tests.app.tiny import CHUNK
-    from training.probe import run_probes
 
     path = tiny_pack / "probes.npz"
     assert not path.exists()
