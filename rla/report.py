@@ -21,19 +21,27 @@ def format_ci(d: dict | None, digits: int = 4, sign: bool = False) -> str:
     return f"{d['mean']:{f}} [{d['low']:{f}}, {d['high']:{f}}]"
 
 
-def budget(entry_name: str, manifest: dict) -> str:
-    """Training budget of a row: steps and CPU-seconds (RLA-WM: autoencoder + dynamics)."""
-    models = manifest.get("models", {})
+def budget(entry_name: str, manifest: dict | list[dict]) -> str:
+    """Training budget of a row: steps and CPU-seconds (RLA-WM: autoencoder + dynamics).
+
+    ``manifest``: one pack's, or one per training seed; with several, the CPU time is their median
+    and its range (one run timed under load does not stand for the method).
+    """
+    manifests = manifest if isinstance(manifest, list) else [manifest]
     key = "rla" if entry_name.startswith("rla@") else entry_name.split(" ")[0]
     names = BUDGET_MODELS.get(key, [])
-    if not names or not all(n in models for n in names):
+    found = [m.get("models", {}) for m in manifests if names and all(n in m.get("models", {}) for n in names)]
+    if not found:
         return "—"
-    steps = " + ".join(f"{models[n]['steps']:,}" for n in names)
-    cpu = sum(models[n]["cpu_seconds"] or 0 for n in names)
-    return f"{steps} steps, {cpu / 60:.0f} CPU-min"
+    steps = " + ".join(f"{found[0][n]['steps']:,}" for n in names)
+    cpu = sorted(sum(models[n]["cpu_seconds"] or 0 for n in names) / 60 for models in found)
+    if len(cpu) == 1:
+        return f"{steps} steps, {cpu[0]:.0f} CPU-min"
+    median = cpu[len(cpu) // 2] if len(cpu) % 2 else (cpu[len(cpu) // 2 - 1] + cpu[len(cpu) // 2]) / 2
+    return f"{steps} steps, {median:.0f} CPU-min (median of {len(cpu)} seeds, {cpu[0]:.0f}–{cpu[-1]:.0f})"
 
 
-def markdown_table(results: dict, manifest: dict | None = None, reported: str | None = None) -> str:
+def markdown_table(results: dict, manifest: dict | list[dict] | None = None, reported: str | None = None) -> str:
     """One row per method: final-frame means with 95 % CIs, cost and training budget.
 
     Rows without a CI of the first column, and columns no row has a CI of, are left out.

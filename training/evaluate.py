@@ -101,8 +101,7 @@ def main(argv=None) -> dict:
                                split=args.split, reported=rep, stride=args.stride,
                                episode_ids=sorted({it["episode_id"] for it in items}))
     write_json(args.out, results)
-    manifest = packs[0].info.manifest
-    table = markdown_table(results, manifest, rep)
+    table = markdown_table(results, [p.info.manifest for p in packs], rep)
     print(table)
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)

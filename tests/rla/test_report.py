@@ -35,3 +35,13 @@ def test_comparisons_per_chunk_budget_and_intervals():
     assert budget("token_flow zero", {"models": {}}) == "—"
     assert format_ci({"mean": 1.0, "low": 0.5, "high": 1.5}, 1, sign=True) == "+1.0 [+0.5, +1.5]"
     assert format_ci(None) == "n/a"
+
+
+def test_budget_over_seeds_is_the_median_with_its_range():
+    def manifest(ae_cpu):
+        return {"models": {"autoencoder": {"steps": 2000, "cpu_seconds": ae_cpu}, "dynamics": {"steps": 1200, "cpu_seconds": 600}}}
+
+    seeds = [manifest(2160), manifest(1440), manifest(1500)]  # one run timed under load
+    assert budget("rla@10 mean8", seeds) == "2,000 + 1,200 steps, 35 CPU-min (median of 3 seeds, 34–46)"
+    assert budget("rla@10 mean8", seeds[:1]) == budget("rla@10 mean8", seeds[0]) == "2,000 + 1,200 steps, 46 CPU-min"
+    assert budget("regression", seeds) == "—"
