@@ -11,6 +11,18 @@ import torch  # noqa: E402
 
 torch.set_num_threads(2)
 
+# A test that needs one of these fixtures is slow: it is marked so, and `pytest -m "not slow"` (the fast lane) leaves it out.
+SLOW_FIXTURES = {
+    "app_url": "launches the app (tests/app/conftest.py)", "seeded_url": "launches the app (tests/app/test_plan.py)",
+    "site": "launches the public app (tests/app/test_public.py)", "recorded_dir": "records episodes with ManiSkill (tests/data/conftest.py)",
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if SLOW_FIXTURES.keys() & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
 
 @pytest.fixture(autouse=True)
 def _seed():

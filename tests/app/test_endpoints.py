@@ -249,6 +249,7 @@ def test_load_pack(client, tiny_pack, tmp_path):
     assert rollout(client)[0] is not None  # the session still has its pack
 
 
+@pytest.mark.slow  # launches the app
 def test_an_app_without_a_pack_starts_and_explains(episodes, tmp_path):
     from tests.app.conftest import serve
 

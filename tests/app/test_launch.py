@@ -21,6 +21,7 @@ def test_cli_arguments():
     assert (args.pack, args.port, args.threads) == ("user/name", 7999, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["tiny", "missing"])
 def test_python_app_py_serves(tiny_pack, tmp_path, which):
     port = free_port()

@@ -91,6 +91,7 @@ def test_cli_maps_short_and_env_id_names():
     assert cfg.steps == 100 and cfg.name == "play_s0_n3"
 
 
+@pytest.mark.slow  # ManiSkill
 def test_pushcube_expert_solves_an_episode(tmp_path):
     res = collect(CollectConfig(task="PushCube", episodes=1, out=tmp_path, size=32, seed=0, progress=False))
     assert res.successes == 1

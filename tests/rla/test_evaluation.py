@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from rla import EncoderSpec, LatentFlow, ModelPack, PackInfo, PixelPatchEncoder, RegressionWorldModel, RLAAutoencoder, TokenFlowWorldModel
@@ -28,6 +29,7 @@ def _items(n=3, chunks=2, k=3):
     return items
 
 
+@pytest.mark.slow  # rollouts of every method
 def test_copy_floor_and_untrained_models_score_the_same():
     # untrained models copy the start frame exactly (zero-initialised outputs), like the floor
     res = evaluate_pack(_pack(), _items(), rla_steps=(1, 2), cost=False)
@@ -87,6 +89,7 @@ def _trained_pack(seed):
     return pack
 
 
+@pytest.mark.slow  # 13-50 CPU-s: rollouts of every method
 def test_intervals_cover_the_mean_and_seeds_and_windows_are_recorded():
     items = _items(n=6)
     for i, it in enumerate(items):
@@ -105,6 +108,7 @@ def test_intervals_cover_the_mean_and_seeds_and_windows_are_recorded():
     assert abs(diff["mean"] - direct) < 1e-9 and diff["low"] <= diff["mean"] <= diff["high"] and "verdict" in diff
 
 
+@pytest.mark.slow  # 13-50 CPU-s: rollouts of every method
 def test_zero_noise_is_deterministic_and_the_mean_of_samples_differs_from_one_sample():
     pack = _trained_pack(0)
     torch.nn.init.normal_(pack.dynamics.out.weight, std=0.5)  # a flow whose samples depend on the noise
@@ -117,6 +121,7 @@ def test_zero_noise_is_deterministic_and_the_mean_of_samples_differs_from_one_sa
     assert a["rla@2 mean4"]["per_window"]["token_l1"] != a["rla@2"]["per_window"]["token_l1"]
 
 
+@pytest.mark.slow  # 13-50 CPU-s: rollouts of every method
 def test_scores_do_not_depend_on_how_windows_are_batched():
     pack, items = _trained_pack(0), _items(n=5)
     one = EvalConfig(rla_steps=(1,), noise_seeds=(0,), num_samples=2, cost=False, n_boot=20, batch_size=64)
@@ -126,6 +131,7 @@ def test_scores_do_not_depend_on_how_windows_are_batched():
         assert np.allclose(a[name]["per_window"]["token_l1"], b[name]["per_window"]["token_l1"], atol=1e-6), name
 
 
+@pytest.mark.slow  # 13-50 CPU-s: rollouts of every method
 def test_later_seeds_are_scored_only_at_their_step_counts():
     items = _items(n=4)
     cfg = EvalConfig(rla_steps=(1, 3), noise_seeds=(0,), num_samples=2, cost=False, n_boot=50, later_seed_steps=(3,))
@@ -137,6 +143,7 @@ def test_later_seeds_are_scored_only_at_their_step_counts():
     assert methods["rla@1 mean2"]["per_window"]["token_l1"] == full["methods"]["rla@1 mean2"]["per_window"]["token_l1"]
 
 
+@pytest.mark.slow  # 13-50 CPU-s: rollouts of every method
 def test_cached_scores_are_reused_and_equal(tmp_path, monkeypatch):
     import rla.evaluation as evaluation
 

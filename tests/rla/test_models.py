@@ -48,12 +48,14 @@ def test_sampling_is_deterministic_under_a_seed_and_varies_without(models):
         assert not torch.equal(p1, p3)
 
 
+@pytest.mark.slow  # trains for ~35 CPU-s
 def test_autoencoder_overfits_a_few_samples():
     ae = RLAAutoencoder(tiny_configs()["autoencoder"])
     losses = train(ae, toy_batch(), 300)
     assert losses[-1] < losses[0] / 10, (losses[0], losses[-1])
 
 
+@pytest.mark.slow  # trains for ~3 CPU-min
 def test_latent_flow_overfits_a_few_samples():
     cfg = tiny_configs()["dynamics"]
     dyn = LatentFlow(cfg)
@@ -78,6 +80,7 @@ def _mean_flow_loss(model, batch, repeats=20):
         return sum(model(batch)[0].item() for _ in range(repeats)) / repeats
 
 
+@pytest.mark.slow  # trains for ~20 CPU-s
 def test_regression_overfits_a_few_samples():
     reg = RegressionWorldModel(tiny_configs()["regression"])
     losses = train(reg, toy_batch(), 300)

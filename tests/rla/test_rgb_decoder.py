@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from rla import EncoderSpec, LatentFlow, ModelPack, PackInfo, RLAAutoencoder, TimmEncoder
@@ -8,6 +9,7 @@ from tests.rla.helpers import train
 from tests.rla.test_encoders import NAME, TINY_VIT, _save_tiny_vit
 
 
+@pytest.mark.slow  # trains for ~30 CPU-s
 def test_rgb_decoder_shapes_and_overfit():
     dec = RGBDecoder(RGBDecoderConfig(grid=4, token_dim=12, image_size=28, channels=32))
     z = torch.randn(4, 16, 12)

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 
+@pytest.mark.slow  # each runs a CLI in a fresh Python (imports torch: ~5 CPU-s)
 @pytest.mark.parametrize("module, args, message", [
     ("training.evaluate", ["--pack", "no/such/pack/here", "--data", "x", "--out", "o.json"], "model pack not found"),
     ("training.train_world_model", ["--method", "regression", "--data", "/no/such/data", "--out", "o"], "/no/such/data"),

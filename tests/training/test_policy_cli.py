@@ -77,6 +77,7 @@ def test_bc_arm_has_no_rla_head_and_shares_the_initialisation(recorded, tiny_pac
     assert (w_bc - w_wam).abs().max() < 1e-3 * w_bc.abs().max()
 
 
+@pytest.mark.slow  # builds its recordings and pack: ~14 CPU-s
 def test_training_refuses_recordings_outside_the_policy_seeds(recorded, tiny_pack, tmp_path):
     from training.train_policy import load_task_episodes
 
