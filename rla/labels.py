@@ -48,10 +48,12 @@ PATH_LABELS = {  # interpolation paths of rla.topology: the decoded noise → u 
 
 
 def method_label(name: str) -> str:
-    """``rla@10`` → ``RLA-WM, 10 steps``; other names by :data:`METHOD_LABELS` (unknown ones as they are)."""
-    base, _, steps = name.partition("@")
+    """``rla@10`` → ``RLA-WM, 10 steps``, ``rla@3 zero`` → ``RLA-WM, 3 steps, zero``, ``token_flow mean8`` →
+    ``Token-space flow (FM-WM), mean8``; other names by :data:`METHOD_LABELS` (unknown ones as they are)."""
+    head, _, mode = name.partition(" ")
+    base, _, steps = head.partition("@")
     label = METHOD_LABELS.get(base, base)
-    return f"{label}, {steps} steps" if steps else label
+    return label + (f", {steps} steps" if steps else "") + (f", {mode}" if mode else "")
 
 
 def short_label(name: str) -> str:

@@ -14,3 +14,8 @@ def test_every_metric_has_a_direction():
     assert LOWER_IS_BETTER["token_l1_moving"] and not LOWER_IS_BETTER["psnr_fg"]
     assert METRICS["ssim"].arrow == "↑" and METRICS["lpips"].arrow == "↓"
     assert set(LOWER_IS_BETTER) == {"token_l1", "token_l1_moving", "ssim", "ssim_fg", "psnr", "psnr_fg", "gmsd_fg", "lpips", "energy"}
+
+
+def test_method_labels_of_sampling_modes_keep_the_method_name():
+    assert method_label("rla@3 zero") == "RLA-WM, 3 steps, zero"
+    assert method_label("token_flow mean8") == "Token-space flow (FM-WM), mean8"
