@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rla.metrics import moving_tokens
+
 
 class Attention(nn.Module):
     """Multi-head attention; self-attention when ``context`` is None, else cross-attention."""
@@ -126,10 +128,11 @@ def _sincos_1d(pos: torch.Tensor, dim: int) -> torch.Tensor:
 def change_weights(z_t: torch.Tensor, z_k: torch.Tensor, boost: float, threshold: float) -> torch.Tensor:
     """Per-token loss weights ``(B, N, 1)``: ``1 + boost`` where the token changes, else 1.
 
-    A token "changes" when its mean absolute residual exceeds ``threshold``. Most of a tabletop
-    frame is static; without this weighting a model learns to copy the start frame.
+    A token "changes" as :func:`rla.metrics.moving_tokens` says (mean absolute residual above
+    ``threshold``). Most of a tabletop frame is static; without this weighting a model learns to
+    copy the start frame.
     """
-    moving = ((z_k - z_t).abs().mean(dim=-1, keepdim=True) > threshold).float()
+    moving = moving_tokens(z_t, z_k, threshold).float()[..., None]  # (B, N, 1)
     return 1.0 + boost * moving
 
 

@@ -5,6 +5,7 @@ import torch
 from rla import RegressionWorldModel
 from rla.cost import count_flops, measure_cost
 from rla.latent_map import LatentMap, map_features, map_latents
+from rla.layers import change_weights
 from rla.metrics import load_lpips, moving_tokens, psnr, ssim, token_l1
 from tests.rla.helpers import A, D, K, N, tiny_configs
 
@@ -29,6 +30,17 @@ def test_moving_tokens_are_those_whose_mean_change_exceeds_the_threshold():
     expected = torch.tensor([[False, True, False, False], [False, False, True, False]])
     assert torch.equal(moving_tokens(z_t, z_k, 0.05), expected)
     assert not moving_tokens(z_t, z_k, 0.125).any()  # strictly above
+
+
+def test_change_weights_boost_exactly_the_moving_tokens():
+    g = torch.Generator().manual_seed(0)
+    z_t, z_k = torch.randn(3, 16, 8, generator=g), torch.randn(3, 16, 8, generator=g)
+    threshold = float((z_k - z_t).abs().mean(-1).median())  # about half the tokens move
+    moving = moving_tokens(z_t, z_k, threshold)
+    assert 0 < moving.sum() < moving.numel()
+    w = change_weights(z_t, z_k, 4.0, threshold)
+    assert w.shape == (3, 16, 1)
+    assert torch.equal(w[..., 0], torch.where(moving, 5.0, 1.0))
 
 
 def test_masked_metrics_only_see_the_mask():
