@@ -11,21 +11,13 @@ from __future__ import annotations
 import argparse
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from rla.encoders.base import resize_uint8
 from rla.metrics import load_lpips
 from rla.rgb_decoder import RGBDecoder, RGBDecoderConfig
 from training.common import add_common_args, load_splits, train_config, write_json
 from training.loop import fit
-
-
-def frames_at(frames: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 ``(B, H, W, 3)`` resized to ``size`` (the decoder's output size)."""
-    if frames.shape[1] == size:
-        return frames
-    x = F.interpolate(frames.permute(0, 3, 1, 2).float(), size=(size, size), mode="bilinear", antialias=True)
-    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1)
 
 
 class FrozenLPIPS:
@@ -56,7 +48,7 @@ def main(argv=None) -> dict:
     lpips_net = load_lpips()
     decoder.lpips = FrozenLPIPS(lpips_net) if lpips_net is not None else None
     tokens = torch.cat(train.tokens)  # (F, N, D)
-    frames = frames_at(torch.cat([torch.as_tensor(ep.frames) for ep in train.episodes]), cfg.image_size)
+    frames = resize_uint8(torch.cat([torch.as_tensor(ep.frames) for ep in train.episodes]), cfg.image_size)  # (F, S, S, 3)
     tc = train_config(args, max_minutes=30.0, batch_size=32, lr=1e-3)
 
     def sample(gen: torch.Generator) -> dict:
@@ -69,7 +61,7 @@ def main(argv=None) -> dict:
     from rla.metrics import psnr, ssim
 
     z_val = torch.cat(val.tokens)[:256]
-    real = frames_at(torch.cat([torch.as_tensor(ep.frames) for ep in val.episodes])[:256], cfg.image_size)
+    real = resize_uint8(torch.cat([torch.as_tensor(ep.frames) for ep in val.episodes])[:256], cfg.image_size)
     pred = decoder.decode(z_val)
     report = {"train": summary, "heldout_ssim": ssim(pred, real).mean().item(), "heldout_psnr": psnr(pred, real).mean().item(),
               "encoder": encoder.fingerprint}
