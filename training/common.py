@@ -11,7 +11,6 @@ from pathlib import Path
 import torch
 
 from rla.encoders import EncoderSpec, FeatureEncoder, build_encoder
-from rla.hub import file_sha256  # noqa: F401  (re-exported for the training scripts)
 from training.loop import TrainConfig
 
 DEFAULT_CACHE = Path(os.environ.get("RLA_CACHE", Path.home() / ".cache" / "rla-explorer"))

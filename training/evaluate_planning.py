@@ -25,7 +25,6 @@ the settings, which a resumed run must match); seeds already there are skipped; 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
 import os
@@ -39,6 +38,7 @@ import numpy as np
 import torch
 
 from rla.data.splits import SEED_RANGES, check_seeds
+from rla.hub import file_sha256
 from rla.planning import OBJECT_GOAL, CEMPlanner, PlannerConfig, TaskSimulator, random_actions, token_cost
 
 MARK_START, MARK_END = "<!-- planning-table:start -->", "<!-- planning-table:end -->"
@@ -87,7 +87,7 @@ def pack_hashes(pack_path) -> dict:
 
     root = resolve_pack(pack_path)
     files = [root / "pack.json", *sorted(root.glob("*/model.safetensors"))]
-    return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+    return {str(f.relative_to(root)): file_sha256(f) for f in files if f.is_file()}
 
 
 def settings(cfg: BenchmarkConfig, pack, hashes: dict) -> dict:

@@ -13,9 +13,10 @@ import argparse
 import torch
 
 from rla.autoencoder import RLAAutoencoder
+from rla.hub import file_sha256
 from rla.metrics import moving_tokens
 from rla.presets import model_configs
-from training.common import add_common_args, file_sha256, load_splits, train_config, write_json
+from training.common import add_common_args, load_splits, train_config, write_json
 from training.loop import fit
 
 K_RANGE = (1, 20)  # horizons the autoencoder sees (the world model predicts chunks of up to 15)

@@ -17,9 +17,10 @@ import torch
 
 from rla.autoencoder import RLAAutoencoder
 from rla.baselines import RegressionWorldModel, TokenFlowWorldModel
+from rla.hub import file_sha256
 from rla.presets import model_configs
 from rla.world_model import LatentFlow
-from training.common import add_common_args, file_sha256, load_splits, train_config, write_json
+from training.common import add_common_args, load_splits, train_config, write_json
 from training.loop import fit
 
 K_RANGE = (1, 15)  # action-chunk lengths trained on (the paper's max horizon is 15)

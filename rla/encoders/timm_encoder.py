@@ -8,7 +8,6 @@ it never waits on a retry loop and never falls back to random weights silently
 """
 from __future__ import annotations
 
-import hashlib
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from rla.encoders.base import FeatureEncoder, as_uint8_frames, resize_frames
+from rla.hub import file_sha256
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "open_clip_pytorch_model.bin")
 
@@ -120,7 +120,7 @@ class TimmEncoder(FeatureEncoder):
             path = resolve_timm_weights(name, weights, revision)
             self.weights_tag = revision or "main"
             if weights is not None:  # a local file: its content identifies the weights
-                self.weights_tag = "sha256-" + _sha256(path)[:12]
+                self.weights_tag = "sha256-" + file_sha256(path)[:12]
             try:
                 model = timm.create_model(
                     name, pretrained=True, img_size=image_size, num_classes=0,
@@ -150,11 +150,3 @@ class TimmEncoder(FeatureEncoder):
         x = resize_frames(as_uint8_frames(images), self.image_size).to(self.mean.device)
         tokens = self.model.forward_features((x - self.mean) / self.std)  # (B, P + N, D)
         return tokens[:, self.num_prefix_tokens :].float()
-
-
-def _sha256(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()

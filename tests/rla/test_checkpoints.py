@@ -1,3 +1,4 @@
+import hashlib
 import json
 
 import numpy as np
@@ -37,6 +38,16 @@ def test_save_load_is_bit_exact(tmp_path, name):
     assert state.keys() == loaded_state.keys()
     for k in state:
         assert torch.equal(state[k], loaded_state[k]), k
+
+
+def test_file_sha256_is_the_sha256_of_the_whole_file(tmp_path):
+    from rla.hub import file_sha256
+
+    data = np.random.default_rng(0).bytes((1 << 20) + 12345)  # more than one read block
+    (tmp_path / "blob").write_bytes(data)
+    assert file_sha256(tmp_path / "blob") == hashlib.sha256(data).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert file_sha256(str(tmp_path / "empty")) == hashlib.sha256(b"").hexdigest()
 
 
 def test_missing_checkpoint(tmp_path):

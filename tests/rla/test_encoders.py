@@ -1,3 +1,5 @@
+import hashlib
+
 import numpy as np
 import pytest
 import torch
@@ -65,7 +67,8 @@ def test_timm_encoder_loads_local_file(tmp_path):
     frames = np.random.default_rng(0).integers(0, 256, (2, 56, 56, 3), dtype=np.uint8)
     z = enc.encode(frames)
     assert z.shape == (2, 16, 48) and enc.num_tokens == 16  # 56/14 = 4 → 16 tokens, prefix dropped
-    assert enc.fingerprint.startswith(f"timm:{NAME}@sha256-") and enc.fingerprint.endswith(":56px")
+    digest = hashlib.sha256((tmp_path / "model.safetensors").read_bytes()).hexdigest()
+    assert enc.fingerprint == f"timm:{NAME}@sha256-{digest[:12]}:56px"  # the file's content names the weights
     assert not any(p.requires_grad for p in enc.parameters())
     enc.train()
     assert not enc.model.training

@@ -1,6 +1,7 @@
 """The planning benchmark: records, resume, summary with paired CIs, tables; end to end in ManiSkill (slow)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 
@@ -109,7 +110,9 @@ def test_run_writes_records_and_a_summary_with_paired_cis(tiny_pack, tmp_path, f
     rla = np.mean([r["rla"]["distance"] for r in records])
     rnd = np.mean([r["random"]["distance"] for r in records])
     assert diff["mean"] == pytest.approx(rla - rnd)
-    assert summary["settings"]["pack_hashes"]["autoencoder/model.safetensors"]
+    hashes = summary["settings"]["pack_hashes"]
+    for name in ("pack.json", "autoencoder/model.safetensors", "dynamics/model.safetensors"):
+        assert hashes[name] == hashlib.sha256((tiny_pack / name).read_bytes()).hexdigest(), name
     assert json.loads((tmp_path / "bench.json").read_text())["episodes"] == 2
     assert "python -m training.evaluate_planning" in summary["command"] and "--candidates 8" in summary["command"]
 
