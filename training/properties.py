@@ -29,17 +29,17 @@ import numpy as np
 import torch
 
 from rla.autoencoder import RLAAutoencoder
+from rla.horizons import AUTOENCODER_K_RANGE
 from rla.labels import PATH_LABELS
 from rla.metrics import moving_tokens
 from rla.pack import ModelPack
 from rla.probing import held_out_episodes, render_probes, run_probes
 from training.common import DEFAULT_CACHE
 
-K_RANGE = (1, 20)  # horizons of the reconstruction pairs (the autoencoder's training range)
 MIN_EPISODES = 15  # fewer held-out-task episodes than this are flagged as underpowered
 
 
-def recon_pairs(episodes, k_range=K_RANGE, stride: int = 2, seed: int = 0) -> list[tuple[int, int, int]]:
+def recon_pairs(episodes, k_range=AUTOENCODER_K_RANGE, stride: int = 2, seed: int = 0) -> list[tuple[int, int, int]]:
     """``(episode index, t, k)`` every ``stride`` steps of every episode, ``k`` drawn uniformly (seeded)."""
     rng = np.random.default_rng(seed)
     pairs = []
@@ -173,7 +173,7 @@ def render(r: dict) -> str:
              "bootstrap CI that resamples episodes (`rla.stats`). A property that does not beat its null is reported as not shown.", "",
              f"## Predictive: {'shown' if pred_shown else 'not shown'}", "",
              f"One decoder pass from `(z_t, u)` against copying `z_t`, on {p['pairs']} pairs (t, t + k), k drawn in "
-             f"{K_RANGE[0]}–{K_RANGE[1]}, of {p['episodes']} episodes. Errors per pair on the tokens that change "
+             f"{AUTOENCODER_K_RANGE[0]}–{AUTOENCODER_K_RANGE[1]}, of {p['episodes']} episodes. Errors per pair on the tokens that change "
              f"({p['moving_pairs']} pairs have some), then averaged over pairs:", "",
              "| | autoencoder | copy floor | autoencoder − copy |", "|---|---|---|---|"]
     for metric, name in (("l1_moving", "L1, moving tokens"), ("mse_moving", "MSE, moving tokens"), ("mse", "MSE, all tokens")):

@@ -13,17 +13,16 @@ import argparse
 import torch
 
 from rla.autoencoder import RLAAutoencoder
+from rla.horizons import AUTOENCODER_K_RANGE
 from rla.hub import file_sha256
 from rla.metrics import moving_tokens
 from rla.presets import model_configs
 from training.common import add_common_args, load_splits, train_config, write_json
 from training.loop import fit
 
-K_RANGE = (1, 20)  # horizons the autoencoder sees (the world model predicts chunks of up to 15)
-
 
 @torch.no_grad()
-def reconstruction_report(ae: RLAAutoencoder, data, k_range=K_RANGE, batches: int = 20, batch_size: int = 64, seed: int = 123) -> dict:
+def reconstruction_report(ae: RLAAutoencoder, data, k_range=AUTOENCODER_K_RANGE, batches: int = 20, batch_size: int = 64, seed: int = 123) -> dict:
     """Held-out reconstruction vs the copy floor (predict z_t for z_{t+k}).
 
     "moving" restricts the errors to tokens whose real residual exceeds the autoencoder's change
@@ -65,7 +64,7 @@ def main(argv=None) -> dict:
     cfg = model_configs(args.preset, encoder.num_tokens, encoder.dim, action_dim=1, change_threshold=args.change_threshold)["autoencoder"]
     torch.manual_seed(args.seed)
     ae = RLAAutoencoder(cfg)
-    pairs = train.pairs(K_RANGE, seed=args.seed, interaction=args.interaction)
+    pairs = train.pairs(AUTOENCODER_K_RANGE, seed=args.seed, interaction=args.interaction)
     tc = train_config(args, max_minutes=30.0, batch_size=64, lr=1e-3)
     summary = fit(ae, lambda g: pairs.sample_batch(tc.batch_size, generator=g), tc, args.out, name="autoencoder")
     ae = getattr(ae, "module", ae).eval()

@@ -17,13 +17,13 @@ import torch
 
 from rla.autoencoder import RLAAutoencoder
 from rla.baselines import RegressionWorldModel, TokenFlowWorldModel
+from rla.horizons import WORLD_MODEL_K_RANGE
 from rla.hub import file_sha256
 from rla.presets import model_configs
 from rla.world_model import LatentFlow
 from training.common import add_common_args, load_splits, train_config, write_json
 from training.loop import fit
 
-K_RANGE = (1, 15)  # action-chunk lengths trained on (the paper's max horizon is 15)
 METHODS = ("rla", "regression", "token_flow")
 
 
@@ -68,7 +68,7 @@ def main(argv=None) -> dict:
         ae.requires_grad_(False)
     torch.manual_seed(args.seed)
     model = build(args.method, args.preset, encoder.num_tokens, encoder.dim, action_dim, ae, args.whiten, args.time_mean)
-    pairs = train.pairs(K_RANGE, seed=args.seed, interaction=args.interaction)
+    pairs = train.pairs(WORLD_MODEL_K_RANGE, seed=args.seed, interaction=args.interaction)
     if args.method == "rla":
         model.set_latent_stats(latent_sample(ae, pairs))
     elif args.method == "token_flow":

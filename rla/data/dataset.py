@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from rla.data.episodes import DatasetError, Episode
+from rla.horizons import WORLD_MODEL_K_RANGE
 
 
 def split_episodes(episodes: Sequence[Episode], val_fraction: float = 0.1, seed: int = 0
@@ -76,7 +77,7 @@ class PairDataset(Dataset):
     ``episode_id``, ``t``.
     """
 
-    def __init__(self, episodes: Sequence[Episode], k_range: tuple[int, int] = (1, 15), seed: int = 0,
+    def __init__(self, episodes: Sequence[Episode], k_range: tuple[int, int] = WORLD_MODEL_K_RANGE, seed: int = 0,
                  tokens: list[torch.Tensor] | None = None):
         k_min, k_max = k_range
         if not 1 <= k_min <= k_max:
