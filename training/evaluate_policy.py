@@ -6,14 +6,22 @@
     python -m training.evaluate_policy --policy zero --task PullCube --episodes 100 --out assets/policies/PullCube/zero/eval_test.json
     python -m training.evaluate_policy --summarize assets/policies/PullCube/*/*/eval_test.json assets/policies/PullCube/*/eval_test.json \\
         --out docs/wam_table.md
+    python -m training.evaluate_policy --policy assets/policies/PullCube/wmrl/seed0 --task PullCube --episodes 100 \\
+        --out assets/policies/PullCube/wmrl/seed0/eval_test.json
 
 Episode ``i`` resets with seed ``start + S + i``, where ``start`` opens the reserved
 ``policy_test`` range (``--split val``: ``policy_val``, for pilots) and ``S`` is ``--seed``; every
 arm uses the same reset seeds. Every row, the expert's included, runs under the episode length of
 ``rla.data.make_env`` for the task; success is success-once (solved at some step). The result file
 is rewritten after each episode, and rerunning the command continues where it stopped.
+``--policy`` takes a behaviour-cloning / WAM policy folder (``training.train_policy``) or a WMRL
+one (``training.train_wmrl``), loaded with ``rla.wmrl.load_any_policy``; both act with their mean
+action. The result's header records ``policy_kind`` and, for WMRL, the RL seed as ``train_seed``
+and the initial policy it fine-tuned (``base``: path and the sha256 of its weights).
 ``--summarize`` reads result files and writes a markdown table: success per task and arm with a
-hierarchical bootstrap CI (training seeds, then reset seeds) and the paired WAM − BC difference.
+hierarchical bootstrap CI (training seeds, then reset seeds) and the paired differences: WAM − BC
+seed by seed, and WMRL − its initial policy, each RL seed with the one policy it started from
+(``rla.policy.results.pairings``).
 """
 from __future__ import annotations
 
@@ -64,12 +72,32 @@ def reset_seeds(split: str, offset: int, episodes: int) -> list[int]:
 
 
 def describe_policy(spec: str) -> dict:
-    """Header fields of a run: the arm, training seed and a summary of how the policy was trained."""
+    """Header fields of a run: the arm, training seed, what kind of policy it is and how it was trained.
+
+    ``policy_kind`` is ``policy`` (``rla.policy.Policy``: BC or WAM, described by its ``train.json``),
+    ``wmrl`` (``rla.wmrl.WMRLPolicy``: its ``run.json`` gives the RL seed as ``train_seed``, and
+    ``base`` the initial policy it fine-tuned, with the sha256 of its weights; ``train`` holds its
+    ``wmrl.json`` summary), or the reference ``expert`` / ``zero``. ``sha256`` is that of the
+    folder's ``model.safetensors``: the summary pairs a WMRL run with the result of its initial policy by it.
+    """
+    from rla.policy import file_sha256
+    from rla.policy.results import policy_info
+
     if spec in ("expert", "zero"):
-        return {"policy": spec, "arm": spec, "train_seed": None, "train": None}
+        return {"policy": spec, "arm": spec, "train_seed": None, "policy_kind": spec, "train": None}
     folder = Path(spec)
-    if not (folder / "config.json").is_file():
-        raise SystemExit(f"--policy {spec}: not 'expert', 'zero' or a policy folder with config.json")
+    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
+        raise SystemExit(f"--policy {spec}: not 'expert', 'zero' or a policy folder with config.json and model.safetensors")
+    about = policy_info(folder)
+    header = {"policy": str(folder.resolve()), "arm": about["arm"], "train_seed": about["train_seed"],
+              "policy_kind": about["policy_kind"], "sha256": file_sha256(folder / "model.safetensors")}
+    if about["policy_kind"] == "wmrl":
+        report = json.loads((folder / "wmrl.json").read_text()) if (folder / "wmrl.json").is_file() else {}
+        train = {k: report.get(k) for k in ("minutes", "iterations", "imagined_return_first_10pct", "imagined_return_last_10pct",
+                                             "mean_abs_residual_last", "approx_kl_mean", "reward_validity")} if report else None
+        if train is not None:
+            train["autoencoder_sha256"] = about["pack_autoencoder_sha256"]
+        return {**header, "base": about["base"], "train": train}
     info = json.loads((folder / "train.json").read_text()) if (folder / "train.json").is_file() else {}
     train = None
     if info:
@@ -79,7 +107,7 @@ def describe_policy(spec: str) -> dict:
                  "labelled_fraction": info.get("labelled_fraction"), "labelled_episodes": len(split.get("labelled_episodes", [])),
                  "action_less_episodes": split.get("action_less_episodes"), "autoencoder_sha256": info.get("pack_autoencoder_sha256"),
                  "heldout_scores": info.get("heldout_scores"), "stopped_by_time": info.get("stopped_by_time")}
-    return {"policy": str(folder.resolve()), "arm": info.get("arm", folder.parent.name), "train_seed": info.get("seed"), "train": train}
+    return {**header, "train": train}
 
 
 def make_actor(spec: str, task: str, env, action_dim: int):

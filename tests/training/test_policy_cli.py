@@ -110,6 +110,44 @@ def test_evaluation_runs_in_the_simulator_and_resumes(recorded, tiny_pack, tmp_p
     assert zero["successes"] == 0 and zero["episodes"][0]["steps"] == 50
 
 
+
+@pytest.mark.slow
+def test_wmrl_policies_evaluate_in_the_simulator_and_pair_with_their_initial_policy(recorded, tiny_pack, tmp_path):
+    from rla.wmrl import WMRLPolicy
+    from training.evaluate_policy import main, make_actor
+    from training.train_wmrl import main as train_wmrl
+
+    root = tmp_path / "PullCube"
+    initial = root / "bc_nostate" / "seed0"  # train.json says arm 'bc': the folder layout names the arm
+    train(tiny_pack, recorded, initial, tmp_path, "--steps", "2", "--rla-weight", "0", "--no-state", "--labelled-fraction", "1.0",
+          "--seed", "0")
+    for k in (0, 1):
+        train_wmrl(["--pack", str(tiny_pack), "--policy", str(initial), "--task", "PullCube", "--seed", str(k),
+                    "--out", str(root / "wmrl" / f"seed{k}"), "--iterations", "1", "--envs", "2", "--batch-size", "4",
+                    "--euler-steps", "2", "--validity-starts", "1", "--cache", str(tmp_path / "cache"), "--threads", "1", "--no-progress"])
+    env_actor = make_actor(str(root / "wmrl" / "seed1"), "PullCube", None, 4)
+    assert isinstance(env_actor.policy, WMRLPolicy)  # acts with base chunk + residual (the mean action)
+    files = []
+    for folder in (initial, root / "wmrl" / "seed0", root / "wmrl" / "seed1"):
+        files.append(folder / "eval_test.json")
+        main(["--policy", str(folder), "--task", "PullCube", "--episodes", "2", "--out", str(files[-1]), "--no-progress"])
+    base, w0, w1 = (load_result(f) for f in files)
+    assert base["policy_kind"] == "policy" and base["arm"] == "bc_nostate" and base["train_seed"] == 0
+    assert w1["policy_kind"] == "wmrl" and w1["arm"] == "wmrl" and w1["train_seed"] == 1
+    assert w1["base"]["sha256"] == file_sha256(initial / "model.safetensors") == base["sha256"]
+    assert w1["base"]["arm"] == "bc_nostate" and w1["base"]["train_seed"] == 0 and w1["base"]["unchanged"] is True
+    assert w1["train"]["autoencoder_sha256"] == file_sha256(tiny_pack / "autoencoder" / "model.safetensors")
+    assert w1["train"]["iterations"] == 1 and w1["train"]["mean_abs_residual_last"] >= 0
+    start = SEED_RANGES["policy_test"][0]
+    assert [e["reset_seed"] for e in w0["episodes"]] == [start, start + 1] and all(1 <= e["steps"] <= 50 for e in w0["episodes"])
+    (diff,) = summarize([base, w0, w1])["differences"]
+    assert diff["arms"] == ("wmrl", "bc_nostate") and diff["seed_pairs"] == [(0, 0), (1, 0)]
+    rate = lambda rs: np.mean([e["success"] for r in rs for e in r["episodes"]])  # noqa: E731
+    assert diff["mean"] == pytest.approx(rate([w0, w1]) - rate([base]))
+    text = main(["--summarize", *map(str, files), "--out", str(tmp_path / "wmrl.md")])
+    assert "| PullCube | test | bc_nostate | 0 | 2 |" in text and "| PullCube | test | wmrl | 0, 1 | 2 |" in text
+    assert "wmrl − bc_nostate" in text
+
 def test_reset_seeds_stay_inside_the_reserved_ranges():
     from training.evaluate_policy import main, reset_seeds
 
@@ -157,3 +195,31 @@ def test_summary_gives_cis_per_arm_and_the_paired_difference(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(SystemExit, match="not a policy evaluation"):
         main(["--summarize", str(tmp_path / "bad.json"), "--out", str(table)])
+
+
+def test_summary_pairs_each_wmrl_seed_with_the_one_initial_policy_it_started_from():
+    rng = np.random.default_rng(1)
+    initial = _result("bc_nostate", 0, rng.random(60) < 0.3) | {"sha256": "s-initial"}
+    other_bc = _result("bc", 0, rng.random(60) < 0.9) | {"sha256": "s-other"}  # another arm with seed 0: never the pair
+    wmrl = [_result("wmrl", k, rng.random(60) < 0.5) | {"base": {"sha256": "s-initial", "arm": "bc", "train_seed": 0}}
+            for k in range(3)]  # the recorded arm is stale ('bc', as train.json said): the sha256 decides
+    summary = summarize([initial, other_bc, *wmrl])
+    (diff,) = [d for d in summary["differences"] if d["arms"][0] == "wmrl"]
+    assert diff["arms"] == ("wmrl", "bc_nostate") and diff["seed_pairs"] == [(0, 0), (1, 0), (2, 0)]
+    rate = lambda runs: np.mean([e["success"] for r in runs for e in r["episodes"]])  # noqa: E731
+    assert diff["mean"] == pytest.approx(rate(wmrl) - rate([initial]))
+    assert diff["rate_b"] == pytest.approx(rate([initial])) and diff["train_seeds"] == [0, 1, 2]
+    assert diff["low"] <= diff["mean"] <= diff["high"]
+    # the initial policy's row is fixed: the CI is that of the RL seeds x reset seeds against one row, not of 3 initial seeds
+    from rla.stats import paired_difference
+
+    a = np.array([[e["success"] for e in r["episodes"]] for r in wmrl], float)
+    b = np.array([[e["success"] for e in initial["episodes"]]] * 3, float)
+    ref = paired_difference(a, b, paired_seeds=True)
+    assert (diff["low"], diff["high"]) == pytest.approx((ref["low"], ref["high"]))
+    text = markdown(summary)
+    assert "| PullCube | test | wmrl − bc_nostate | 0, 1, 2 (each RL seed with the bc_nostate policy it started from (seed 0)) |" in text
+    # without the initial policy's result (or a record of the base) there is nothing to pair with
+    assert not [d for d in summarize([other_bc, *wmrl])["differences"] if d["arms"][0] == "wmrl"]
+    bare = [{k: v for k, v in r.items() if k != "base"} for r in wmrl]
+    assert not summarize([initial, *bare])["differences"]

@@ -152,6 +152,14 @@ def test_command_line_run_writes_the_policy_log_and_reward_validity(pack_dir, pa
     saved = json.loads((out / "wmrl.json").read_text())
     assert saved["reward_validity"]["n"] == 6 and 0 <= saved["reward_validity"]["fraction"] <= 1  # 3 successful recordings x 2
     assert len(saved["recordings"]) == 3 and report["iterations"] == 2 and len(read_log(out / "log.csv")) == 2
+    from rla.policy import file_sha256
+    from training.evaluate_policy import describe_policy
+
+    header = describe_policy(str(out))  # what training.evaluate_policy records about a WMRL folder
+    assert header["policy_kind"] == "wmrl" and header["train_seed"] == 0 and header["sha256"] == file_sha256(out / "model.safetensors")
+    assert header["base"]["path"] == str(tmp_path / "bc") and header["base"]["sha256"] == file_sha256(tmp_path / "bc" / "model.safetensors")
+    assert header["base"]["unchanged"] is True and header["train"]["iterations"] == 2
+    assert header["train"]["reward_validity"] == saved["reward_validity"]
     with pytest.raises(SystemExit, match="other settings"):  # the same folder with other settings is refused
         main(["--pack", str(pack_dir), "--policy", str(tmp_path / "bc"), "--task", "PullCube", "--seed", "1", "--out", str(out),
               "--data", str(data), "--any-seeds", "--iterations", "2", "--envs", "4", "--cache", str(tmp_path / "cache")])
