@@ -1,7 +1,8 @@
 """What methods, metrics and interpolation paths are called on screen and in reports: one table each.
 
 Method names are the keys of ``ModelPack.baselines`` plus ``"rla"``, ``"copy"`` and
-``"rla_true_latent"``; evaluation rows add ``@steps`` and a mode (``"rla@10 mean8"``).
+``"rla_true_latent"``; evaluation rows add ``@steps`` and a mode (``"rla@10 mean8"``). The planning
+benchmark adds its references ``"expert"`` and ``"random"``.
 """
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from dataclasses import dataclass
 METHOD_LABELS = {  # method → its full name (figures, plan captions)
     "rla": "RLA-WM", "regression": "Direct regression (DINO-WM style)", "token_flow": "Token-space flow (FM-WM)",
     "copy": "Copy start frame (floor)", "rla_true_latent": "RLA ceiling: true latent (sees the future)",
+    "expert": "Scripted expert (ceiling)", "random": "Random plan (floor)",
 }
 METHOD_SHORT = {  # method → a name that fits a table cell or a filmstrip row
     "rla": "RLA-WM", "regression": "regression", "token_flow": "token flow", "copy": "copy (floor)",
-    "rla_true_latent": "ceiling: true latent",
+    "rla_true_latent": "ceiling: true latent", "expert": "expert (ceiling)", "random": "random (floor)",
 }
 
 

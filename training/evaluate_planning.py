@@ -39,6 +39,7 @@ import torch
 
 from rla.data.splits import SEED_RANGES, check_seeds
 from rla.hub import file_sha256
+from rla.labels import method_label
 from rla.planning import OBJECT_GOAL, CEMPlanner, PlannerConfig, TaskSimulator, random_actions, token_cost
 
 MARK_START, MARK_END = "<!-- planning-table:start -->", "<!-- planning-table:end -->"
@@ -122,7 +123,7 @@ def append_record(path: Path, record: dict) -> None:
 
 def record_expert(sim: TaskSimulator, seed: int, rng_seed: int | None = None) -> dict:
     """Run the task's scripted expert from ``seed``: start and goal frames and where it left the object."""
-    from training.experts import make_expert
+    from rla.experts import make_expert
 
     start = sim.reset(seed)
     expert = make_expert(sim.task, sim.env, control_mode="pd_ee_delta_pos", rng=np.random.default_rng(seed if rng_seed is None else rng_seed))
@@ -215,12 +216,6 @@ def _fmt(ci: dict, scale: float, digits: int) -> str:
         return "n/a"
     m, lo, hi = (ci[k] * scale for k in ("mean", "low", "high"))
     return f"{m:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
-
-
-def method_label(name: str) -> str:
-    labels = {EXPERT: "scripted expert (ceiling)", RANDOM: "random plan (floor)", "rla": "RLA-WM",
-              "regression": "direct regression (DINO-WM style)", "token_flow": "token-space flow (FM-WM)"}
-    return labels.get(name, name)
 
 
 def markdown_table(summary: dict) -> str:

@@ -8,6 +8,7 @@ def test_method_labels_name_steps_and_modes():
     assert short_label("rla@10 mean8") == "RLA-WM @10 mean8"
     assert short_label("token_flow zero") == "token flow zero"
     assert short_label("copy") == "copy (floor)"
+    assert method_label("expert") == "Scripted expert (ceiling)" and method_label("random") == "Random plan (floor)"
 
 
 def test_every_metric_has_a_direction():

@@ -153,8 +153,8 @@ def test_tables_are_written_between_markers(tiny_pack, tmp_path, fake_sim):
     ep.main(["--table", str(tmp_path / "s.json"), "--doc", str(doc)])
     text = doc.read_text()
     assert text.startswith("# Planning\n\nintro") and text.rstrip().endswith("after") and "old table" not in text
-    assert "| RLA-WM |" in text and "| random plan (floor) |" in text and "scripted expert (ceiling)" in text
-    assert "RLA-WM − direct regression" in text and "python -m training.evaluate_planning" in text
+    assert "| RLA-WM |" in text and "| Random plan (floor) |" in text and "| Scripted expert (ceiling) |" in text
+    assert "| RLA-WM − Direct regression (DINO-WM style) |" in text and "python -m training.evaluate_planning" in text
     ep.main(["--table", str(tmp_path / "s.json"), "--doc", str(doc)])  # idempotent
     assert doc.read_text() == text
 
