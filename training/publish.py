@@ -298,9 +298,12 @@ def publish_policies(args) -> tuple[Path, list[Path]]:
         if SEED_DIR.fullmatch(rel.name):
             missing = [n for n in ("config.json", "model.safetensors") if not (local / n).is_file()]
             if missing:
-                unfinished = (local / "run.json").is_file() or (local / "checkpoint").is_dir()
-                problems.append(f"{rel}: no {' or '.join(missing)}" + ("; its training has not finished (finish it, or leave "
-                                "the arm out with --arms)" if unfinished else ""))
+                finished = (local / "train.json").is_file() or (local / "wmrl.json").is_file()
+                started = (local / "run.json").is_file() or (local / "checkpoint").is_dir()
+                why = ("; the run finished but its weights are not here (git holds seed 0's weights only: publish from the "
+                       "machine that trained the others, or leave the arm out with --arms)" if finished
+                       else "; its training has not finished (finish it, or leave the arm out with --arms)" if started else "")
+                problems.append(f"{rel}: no {' or '.join(missing)}{why}")
                 continue
             names = [n for n in POLICY_FILES if (local / n).is_file()]
         else:

@@ -333,6 +333,7 @@ def _edit(path: Path, **changes) -> None:
     (lambda d: _drop_a_tensor(d / "bc/seed1"), "PullCube/bc/seed1: does not load with rla.wmrl.load_any_policy"),
     (lambda d: _edit(d / "wam/seed1/config.json", colour="blue"), "PullCube/wam/seed1: does not load"),
     (lambda d: (d / "bc/seed0/config.json").unlink(), "PullCube/bc/seed0: no config.json"),
+    (lambda d: (d / "wam/seed1/model.safetensors").unlink(), "PullCube/wam/seed1: no model.safetensors; the run finished but its weights"),
     (lambda d: _edit(d / "wam/seed0/train.json", task="PokeCube"), "PullCube/wam/seed0/train.json says task 'PokeCube'"),
     (lambda d: _edit(d / "bc/seed1/train.json", seed=0), "PullCube/bc/seed1/train.json says seed 0"),
     (lambda d: _edit(d / "bc/seed1/eval_test.json", arm="wam"), "PullCube/bc/seed1/eval_test.json says arm 'wam'"),
