@@ -6,7 +6,7 @@ from rla import RegressionWorldModel
 from rla.cost import count_flops, measure_cost
 from rla.latent_map import LatentMap, map_features, map_latents
 from rla.layers import change_weights
-from rla.metrics import load_lpips, moving_tokens, psnr, ssim, token_l1
+from rla.metrics import load_lpips, moving_tokens, psnr, ssim, ssim_map, token_l1
 from tests.rla.helpers import A, D, K, N, tiny_configs
 
 
@@ -19,6 +19,33 @@ def test_ssim_and_psnr():
     assert (ssim(noisy, img) < 0.99).all()
     mse = ((noisy.float() - img.float()) / 255).square().mean(dim=(1, 2, 3))
     assert torch.allclose(psnr(noisy, img), 10 * torch.log10(1 / mse), atol=1e-3)
+
+
+def _ssim_pair():
+    """A textured target and two predictions (structured noise; a shift with a contrast change), made by
+    formula so the pixels never depend on a random-number stream."""
+    i, j, c = np.meshgrid(np.arange(32), np.arange(40), np.arange(3), indexing="ij")
+    target = 128 + 60 * np.sin(i / 3.0) * np.cos(j / 4.0 + c) + 6 * ((i * 7 + j * 13 + c * 5) % 11 - 5)
+    noisy = target + 4 * ((i * j + 3 * c) % 17 - 8)
+    shifted = np.roll(target, 1, axis=1) * 0.8 + 20
+    u8 = lambda a: torch.from_numpy(np.clip(np.round(a), 0, 255).astype(np.uint8))  # noqa: E731
+    return u8(target), u8(noisy), u8(shifted)
+
+
+def test_ssim_matches_scikit_image_on_the_interior():
+    # Frozen once with scikit-image 0.26.0 (not a dependency of this project), on the images above:
+    #   skimage.metrics.structural_similarity(pred / 255, target / 255, data_range=1.0, channel_axis=-1,
+    #       gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    # skimage averages its SSIM map without a 5-pixel border (half the 11-pixel window), so the
+    # comparison is on that interior, where padding (reflect here, scipy's 'reflect' there) plays no part.
+    reference = torch.tensor([0.7764171766449314, 0.4852113162042364], dtype=torch.float64)
+    target, noisy, shifted = _ssim_pair()
+    pred, tgt = torch.stack([noisy, shifted]), torch.stack([target, target])
+    interior = ssim_map(pred, tgt)[:, 5:-5, 5:-5].mean((1, 2)).double()
+    assert torch.allclose(interior, reference, atol=2e-5), interior
+    inside = torch.zeros(2, 32, 40, dtype=torch.bool)
+    inside[:, 5:-5, 5:-5] = True
+    assert torch.allclose(ssim(pred, tgt, inside).double(), reference, atol=2e-5)  # the masked mean is the same number
 
 
 def test_moving_tokens_are_those_whose_mean_change_exceeds_the_threshold():
