@@ -132,7 +132,7 @@ def collect(cfg: CollectConfig) -> CollectResult:
     from mani_skill.utils.io_utils import dump_json
     from mani_skill.utils.wrappers.record import RecordEpisode
 
-    from training.experts import make_expert
+    from rla.experts import make_expert
 
     torch.set_num_threads(cfg.threads)
     spec = TASKS[cfg.task]

@@ -116,6 +116,8 @@ def make_actor(spec: str, task: str, env, action_dim: int):
     if spec == "zero":
         return ZeroActor(action_dim)
     if spec == "expert":
+        from rla.experts import ExpertActor
+
         return ExpertActor(task)
     from rla.wmrl import load_any_policy
 
@@ -123,22 +125,6 @@ def make_actor(spec: str, task: str, env, action_dim: int):
     if policy.action_dim != action_dim:
         raise SystemExit(f"{spec} acts in {policy.action_dim}-D, {task}'s env takes {action_dim}-D actions")
     return PolicyActor(policy)
-
-
-class ExpertActor:
-    """The scripted expert that recorded the data (true simulator state; the ceiling of imitation)."""
-
-    def __init__(self, task: str):
-        self.task, self.expert = task, None
-
-    def reset(self, env, reset_seed: int) -> None:
-        from training.experts import make_expert
-
-        self.expert = make_expert(self.task, env, rng=np.random.default_rng(reset_seed))
-        self.expert.reset()
-
-    def act(self, obs: dict) -> torch.Tensor:
-        return self.expert.act().clamp(-1, 1)
 
 
 def evaluate(args) -> dict:

@@ -166,7 +166,7 @@ def load_actor(choice: str, task: str, env):
     if choice == "zero":
         return ZeroActor(int(env.action_space.shape[-1]))
     if choice == "expert":
-        from training.evaluate_policy import ExpertActor
+        from rla.experts import ExpertActor
 
         return ExpertActor(task)
     if choice not in _POLICY_CACHE:

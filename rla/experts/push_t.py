@@ -18,7 +18,7 @@ import math
 import numpy as np
 import torch
 
-from training.experts.base import Command, WaypointExpert, yaw
+from rla.experts.base import Command, WaypointExpert, yaw
 
 LIFT_Z = 0.055  # clears the 4 cm T
 PUSH_Z = 0.02

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from training.experts.base import CLOSED, OPEN, Command, WaypointExpert, quat_to_matrix
-from training.experts.cube import _at_z
+from rla.experts.base import CLOSED, OPEN, Command, WaypointExpert, quat_to_matrix
+from rla.experts.cube import _at_z
 
 GRASP_X = 0.03  # grasp point along the handle, from the tool origin
 CARRY_Z = 0.2  # tcp height while carrying the tool over the cube (the hook droops)

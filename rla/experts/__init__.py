@@ -1,19 +1,21 @@
 """Scripted ``pd_ee_delta_pos`` experts, one per task, reading true poses from the simulator.
 
 ``make_expert(task, env, control_mode, rng)`` returns an object with ``reset()`` (call after
-``env.reset``) and ``act() -> Tensor (B, A)``.
+``env.reset``) and ``act() -> Tensor (B, A)``. ``ExpertActor(task)`` wraps it as an actor of
+``rla.policy.rollout.run_episode`` (policy evaluations, the app's live runs).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from training.experts.base import Command, WaypointExpert
-from training.experts.cube import PushToGoalExpert
-from training.experts.play import PlayExpert
-from training.experts.poke_cube import PokeCubeExpert
-from training.experts.pull_cube_tool import PullCubeToolExpert
-from training.experts.push_t import PushTExpert
-from training.experts.roll_ball import RollBallExpert
+from rla.experts.actor import ExpertActor
+from rla.experts.base import Command, WaypointExpert
+from rla.experts.cube import PushToGoalExpert
+from rla.experts.play import PlayExpert
+from rla.experts.poke_cube import PokeCubeExpert
+from rla.experts.pull_cube_tool import PullCubeToolExpert
+from rla.experts.push_t import PushTExpert
+from rla.experts.roll_ball import RollBallExpert
 
 EXPERTS: dict[str, type[WaypointExpert]] = {
     "PushCube": PushToGoalExpert,
@@ -33,4 +35,4 @@ def make_expert(task: str, env, control_mode: str = "pd_ee_delta_pos", rng: np.r
     return EXPERTS[task](env, control_mode=control_mode, rng=rng)
 
 
-__all__ = ["EXPERTS", "Command", "WaypointExpert", "make_expert"]
+__all__ = ["EXPERTS", "Command", "ExpertActor", "WaypointExpert", "make_expert"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from training.experts.base import Command, WaypointExpert
+from rla.experts.base import Command, WaypointExpert
 
 WORKSPACE_LO = np.array([-0.2, -0.25, 0.02])
 WORKSPACE_HI = np.array([0.2, 0.25, 0.25])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from training.experts.base import CLOSED, Command, WaypointExpert, xy_unit
+from rla.experts.base import CLOSED, Command, WaypointExpert, xy_unit
 
 CONTACT_Z = 0.02  # tcp height while pushing (cube centre height)
 STANDOFF = 0.045  # tcp ↔ cube centre distance at contact: half cube + finger + margin

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from training.experts.base import CLOSED, OPEN, Command, WaypointExpert, xy_unit
-from training.experts.cube import _at_z
+from rla.experts.base import CLOSED, OPEN, Command, WaypointExpert, xy_unit
+from rla.experts.cube import _at_z
 
 GRASP_BACK = 0.05  # grasp this far behind the peg centre, leaving the head free
 CARRY_Z = 0.035  # tcp height while carrying: peg bottom 1 cm above the table

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from training.experts.base import Command, WaypointExpert, xy_unit
-from training.experts.cube import _at_z
+from rla.experts.base import Command, WaypointExpert, xy_unit
+from rla.experts.cube import _at_z
 
 BALL_R = 0.035
 BEHIND = 0.1  # run-up: gap between stick tip and ball surface before the strike
