@@ -80,7 +80,7 @@ def describe_policy(spec: str) -> dict:
     ``wmrl.json`` summary), or the reference ``expert`` / ``zero``. ``sha256`` is that of the
     folder's ``model.safetensors``: the summary pairs a WMRL run with the result of its initial policy by it.
     """
-    from rla.policy import file_sha256
+    from rla.hub import file_sha256
     from rla.policy.results import policy_info
 
     if spec in ("expert", "zero"):

@@ -83,7 +83,7 @@ def policy_info(folder: str | Path, *, resolve_base: bool = True) -> dict:
             base = {"path": run["policy"], "sha256": run.get("policy_sha256"), "arm": None, "train_seed": None, "unchanged": None}
             where = Path(run["policy"])
             if resolve_base and (where / "config.json").is_file():
-                from rla.policy.data import file_sha256
+                from rla.hub import file_sha256
 
                 b = policy_info(where, resolve_base=False)
                 weights = where / "model.safetensors"
