@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from rla.ema import EMA
+
 
 @dataclass
 class TrainConfig:
@@ -127,41 +129,6 @@ def fit(model: torch.nn.Module, sample_batch: Callable[[torch.Generator], dict],
     model.eval()
     return {"steps": step, "minutes": round(minutes, 2), "cpu_seconds": round(cpu_seconds, 3), "final_loss": smooth,
             "threads": torch.get_num_threads(), "config": asdict(cfg)}
-
-
-class EMA:
-    """Exponential moving average of parameters, with the usual warm-up ``min(decay, (1+s)/(10+s))``."""
-
-    def __init__(self, params: list, decay: float):
-        self.decay = decay
-        self.shadow = [p.detach().clone() for p in params]
-        self.params = params
-
-    @torch.no_grad()
-    def update(self, step: int) -> None:
-        d = min(self.decay, (1 + step) / (10 + step))
-        torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1 - d)
-
-    @torch.no_grad()
-    def copy_to(self, params: list) -> None:
-        for s, p in zip(self.shadow, params):
-            p.copy_(s)
-
-    def save(self, path: Path) -> None:
-        from safetensors.torch import save_file
-
-        save_file({str(i): s.contiguous() for i, s in enumerate(self.shadow)}, str(path))
-
-    def load(self, path: Path) -> None:
-        from safetensors.torch import load_file
-
-        if not path.exists():
-            raise SystemExit(f"{path} is missing: this checkpoint was saved without EMA weights; delete {path.parent} to train from scratch")
-        state = load_file(str(path))
-        if len(state) != len(self.shadow) or any(state[str(i)].shape != s.shape for i, s in enumerate(self.shadow)):
-            raise SystemExit(f"{path} does not match the model's parameters: delete {path.parent} to train from scratch")
-        for i, s in enumerate(self.shadow):
-            s.copy_(state[str(i)])
 
 
 def _check_optimizer_state(opt: torch.optim.Optimizer, ckpt: Path) -> None:

@@ -9,9 +9,9 @@
 Training: ``python -m training.train_policy``; scoring in ManiSkill: ``python -m training.evaluate_policy``
 (both documented in docs/wam.md).
 """
+from rla.ema import EMATrainer
 from rla.policy.config import POLICY_PRESETS, TRUNKS, PolicyConfig, policy_config
 from rla.policy.data import Demo, PolicyData, file_sha256, heldout_report, rla_targets, split_episodes
-from rla.policy.ema import EMATrainer
 from rla.policy.model import Policy
 
 __all__ = [
