@@ -115,6 +115,23 @@ class ModelPack:
         return path
 
     @classmethod
+    def from_presets(cls, preset: str, encoder: FeatureEncoder, *, baselines: tuple = tuple(BASELINES),
+                     model_kwargs: dict | None = None, **info) -> ModelPack:
+        """An untrained pack: ``encoder`` and every model of the named size (``rla.presets.model_configs``:
+        ``tiny``, ``cpu``, ``paper``) shaped for its tokens and ``info``'s action space.
+
+        ``info`` holds :class:`PackInfo` fields (the encoder's is filled in); ``model_kwargs`` go to
+        ``model_configs``. Models are built in the order autoencoder, dynamics, then ``baselines``, so a
+        seeded run gets the same initial weights every time.
+        """
+        from rla.presets import model_configs
+
+        pack_info = PackInfo(encoder=EncoderSpec.of(encoder), **info)
+        cfg = model_configs(preset, encoder.num_tokens, encoder.dim, pack_info.action_dim, **(model_kwargs or {}))
+        autoencoder, dynamics = RLAAutoencoder(cfg["autoencoder"]), LatentFlow(cfg["dynamics"])
+        return cls(pack_info, encoder, autoencoder, dynamics, {name: BASELINES[name](cfg[name]) for name in baselines})
+
+    @classmethod
     def load(cls, path_or_repo: str | Path, *, revision: str | None = None, encoder_weights=None) -> ModelPack:
         """Load from a local folder or a Hub repo id (downloaded once into the Hugging Face cache)."""
         root = resolve_pack(path_or_repo, revision)

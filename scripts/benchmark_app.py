@@ -67,23 +67,9 @@ def timed(fn, repeats: int, warmup: int = 3) -> Samples:
 
 def untrained_pack(preset: str, path: Path) -> str:
     """An untrained pack with the default pack's shapes (128 px, 16 px patches) at a model size."""
-    from rla import (
-        EncoderSpec,
-        LatentFlow,
-        ModelPack,
-        PackInfo,
-        PixelPatchEncoder,
-        RegressionWorldModel,
-        RLAAutoencoder,
-        TokenFlowWorldModel,
-        model_configs,
-    )
+    from rla import ModelPack, PixelPatchEncoder
 
-    enc = PixelPatchEncoder(128, 16)
-    cfg = model_configs(preset, enc.num_tokens, enc.dim, 4)
-    pack = ModelPack(PackInfo(encoder=EncoderSpec.of(enc), description=f"untrained '{preset}' pack for timing"), enc,
-                     RLAAutoencoder(cfg["autoencoder"]), LatentFlow(cfg["dynamics"]),
-                     {"regression": RegressionWorldModel(cfg["regression"]), "token_flow": TokenFlowWorldModel(cfg["token_flow"])})
+    pack = ModelPack.from_presets(preset, PixelPatchEncoder(128, 16), description=f"untrained '{preset}' pack for timing")
     return str(pack.save(path))
 
 

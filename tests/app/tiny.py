@@ -99,25 +99,15 @@ def _train(model, batch, steps, lr=3e-3):
 
 def build_tiny_pack(path: str | Path, episodes=None, train_steps: int = 60, seed: int = 0) -> Path:
     """Build, briefly train (on at most 48 pairs) and save a tiny pack (a few seconds on 2 cores)."""
-    from rla import (
-        EncoderSpec,
-        LatentFlow,
-        ModelPack,
-        PackInfo,
-        PixelPatchEncoder,
-        RegressionWorldModel,
-        RLAAutoencoder,
-        TokenFlowWorldModel,
-        model_configs,
-    )
+    from rla import ModelPack, PixelPatchEncoder
     from rla.latent_map import LatentMap, map_features
 
     torch.manual_seed(seed)
     episodes = episodes or synthetic_episodes()
     enc = PixelPatchEncoder(image_size=SIZE, patch_size=PATCH)
-    cfg = model_configs("tiny", enc.num_tokens, enc.dim, A)
-    ae, dyn = RLAAutoencoder(cfg["autoencoder"]), LatentFlow(cfg["dynamics"])
-    reg, tf = RegressionWorldModel(cfg["regression"]), TokenFlowWorldModel(cfg["token_flow"])
+    pack = ModelPack.from_presets("tiny", enc, action_dim=A, action_names=list(ACTION_NAMES), chunk=CHUNK,
+                                  tasks=["PushCube", "PullCube"], description="tiny test pack (synthetic squares)")
+    ae, dyn, reg, tf = pack.autoencoder, pack.dynamics, pack.baselines["regression"], pack.baselines["token_flow"]
     z_t, z_k, acts, meta = _pairs(episodes, CHUNK, enc)
     sub = torch.randperm(len(z_t))[:48]
     batch = {"z_t": z_t[sub], "z_k": z_k[sub], "actions": acts[sub]}
@@ -138,8 +128,5 @@ def build_tiny_pack(path: str | Path, episodes=None, train_steps: int = 60, seed
     flat = torch.from_numpy(map_features(dyn, u))  # the map holds standardised latents
     centred = flat - flat.mean(0)
     coords = (centred @ torch.linalg.svd(centred, full_matrices=False).Vh[:2].T).numpy().astype(np.float32)  # PCA, not UMAP: fast
-    lmap = LatentMap(latents=flat.numpy(), coords=coords, meta=meta)
-    info = PackInfo(encoder=EncoderSpec.of(enc), action_dim=A, action_names=list(ACTION_NAMES), chunk=CHUNK,
-                    tasks=["PushCube", "PullCube"], description="tiny test pack (synthetic squares)")
-    pack = ModelPack(info, enc, ae, dyn, {"regression": reg, "token_flow": tf}, latent_map=lmap)
+    pack.latent_map = LatentMap(latents=flat.numpy(), coords=coords, meta=meta)
     return pack.save(path)

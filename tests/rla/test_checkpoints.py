@@ -89,13 +89,35 @@ def test_offline_hub_repo_is_a_clear_error():
 
 def _tiny_pack():
     enc = PixelPatchEncoder(image_size=16, patch_size=4)  # 16 tokens of 48 values
+    pack = ModelPack.from_presets("tiny", enc, baselines=("regression",), action_dim=3, action_names=["dx", "dy", "dz"], tasks=["PushCube"])
+    pack.latent_map = LatentMap(np.random.rand(20, 32).astype(np.float32), np.random.rand(20, 2).astype(np.float32),
+                                {"task": np.array(["PushCube"] * 20)})
+    pack.results = {"x": 1}
+    return pack
+
+
+def test_from_presets_builds_every_model_of_the_preset_for_the_encoder_and_action_space(tmp_path):
     from rla.presets import model_configs
 
-    cfg = model_configs("tiny", enc.num_tokens, enc.dim, 3)
-    info = PackInfo(encoder=EncoderSpec.of(enc), action_dim=3, action_names=["dx", "dy", "dz"], tasks=["PushCube"])
-    lm = LatentMap(np.random.rand(20, 32).astype(np.float32), np.random.rand(20, 2).astype(np.float32), {"task": np.array(["PushCube"] * 20)})
-    return ModelPack(info, enc, RLAAutoencoder(cfg["autoencoder"]), LatentFlow(cfg["dynamics"]),
-                     {"regression": RegressionWorldModel(cfg["regression"])}, latent_map=lm, results={"x": 1})
+    enc = PixelPatchEncoder(image_size=32, patch_size=8)  # 16 tokens of 192 values
+    torch.manual_seed(0)
+    pack = ModelPack.from_presets("tiny", enc, action_dim=3, action_names=["dx", "dy", "dz"], chunk=5, description="d")
+    cfg = model_configs("tiny", 16, 192, 3)
+    assert pack.autoencoder.config == cfg["autoencoder"] and pack.dynamics.config == cfg["dynamics"]
+    assert {k: m.config for k, m in pack.baselines.items()} == {"regression": cfg["regression"], "token_flow": cfg["token_flow"]}
+    assert pack.info.encoder == EncoderSpec.of(enc) and (pack.info.chunk, pack.info.description) == (5, "d")
+    torch.manual_seed(0)
+    again = ModelPack.from_presets("tiny", enc, action_dim=3, action_names=["dx", "dy", "dz"])
+    for name in ("autoencoder", "dynamics", "token_flow"):
+        a, b = (p.baselines[name] if name == "token_flow" else getattr(p, name) for p in (pack, again))
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))  # seeded: reproducible
+    z = enc.encode(torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8))
+    for name, model in ModelPack.load(pack.save(tmp_path / "p")).world_models().items():  # it saves, loads and predicts
+        assert model.predict(z, torch.zeros(2, 5, 3), steps=1).shape == z.shape, name
+    assert not ModelPack.from_presets("tiny", enc, baselines=(), action_dim=3, action_names=["a", "b", "c"]).baselines
+    assert ModelPack.from_presets("tiny", enc, model_kwargs={"change_threshold": 0.2}).autoencoder.config.change_threshold == 0.2
+    with pytest.raises(ValueError, match="preset"):
+        ModelPack.from_presets("huge", enc)
 
 
 def test_pack_round_trip(tmp_path):
