@@ -1,10 +1,38 @@
-"""The whole chain on the tiny preset: collect (real renderer) → train → pack → evaluate."""
+"""The whole chain on the tiny preset: collect (real renderer) → train → pack → evaluate; the same
+command on a timm ViT (synthetic recordings); the manifest that hands artefacts from stage to stage."""
 import json
 import re
+from pathlib import Path
 
 import pytest
+import torch
 
 from rla import ModelPack
+from rla.hub import file_sha256
+
+TIMM_VIT = "test_vit.r160_in1k"  # timm's own tiny ViT (width 64, 6 blocks, patch 16; 0.3 M parameters): a stand-in for DINOv2/v3
+
+
+def write_planned_recordings(data: Path, preset) -> None:
+    """Synthetic 50-step episodes (64 px, tests/app/tiny.py) as every recording the pipeline plans, with its seeds."""
+    from tests.app.tiny import synthetic_episodes
+    from tests.training.recordings import write_recording
+    from training.pipeline import recordings
+
+    for i, r in enumerate(recordings(preset)):
+        write_recording(synthetic_episodes(r.episodes, steps=50, seed=i, size=preset.image_size), data / r.task / f"{r.name}.h5",
+                        r.task, first_seed=r.seed)
+
+
+def save_tiny_vit(path: Path) -> Path:
+    """Random weights of :data:`TIMM_VIT`, written as a local weight file (no network)."""
+    import timm
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = timm.create_model(TIMM_VIT, pretrained=False, num_classes=0, img_size=64)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    return path
 
 
 @pytest.mark.slow
@@ -28,6 +56,13 @@ def test_tiny_pipeline_builds_a_working_pack(tmp_path, monkeypatch):
     models = pack.info.manifest["models"]
     assert set(models) == {"autoencoder", "dynamics", "regression", "token_flow", "regression_matched"}
     assert all(len(m["sha256"]) == 64 and m["cpu_seconds"] > 0 for m in models.values())
+    # every stage's output is a named artefact of the run's manifest, and no marker file says what is done
+    artefacts = json.loads((tmp_path / "work" / "manifest.json").read_text())["artefacts"]
+    assert {"recording/PushCube/clean", "recording/play/play", "splits", "autoencoder0", "rla0", "regression_matched", "pack/seed0",
+            "evaluation", "properties"} <= set(artefacts)
+    assert models["dynamics"]["sha256"] == artefacts["rla0"]["sha256"] == file_sha256(tmp_path / "pack" / "dynamics" / "model.safetensors")
+    assert pack.info.manifest["autoencoder_gate"] == artefacts["autoencoder0"]["gate"]
+    assert not list((tmp_path / "work").rglob("gate.json"))
     assert pack.info.preset["model"] == "tiny" and pack.info.preset["dynamics_steps"] == 20
     results = json.loads((tmp_path / "work" / "evaluation.json").read_text())
     assert results["protocol"]["split"] == "test" and results["protocol"]["episode_ids"] == splits.test
@@ -89,3 +124,128 @@ def test_long_jobs_start_first_and_dependencies_come_before_their_users(tmp_path
     position = {n: i for i, n in enumerate(names)}
     for job in jobs_for(PRESETS["cpu"], tmp_path):
         assert all(position[d] < position[job.name] for d in job.deps), job.name
+
+
+@pytest.mark.slow  # 7 tiny training processes, then one again: 1 CPU-minute, several wall minutes on 2 busy cores
+def test_a_timm_vit_pack_in_one_command(tmp_path, monkeypatch):
+    """``--encoder NAME --encoder-weights PATH --image-size PX``: the same command builds a pack on a
+    timm ViT, with the RGB decoder it needs; the pack loads and predicts. Rerun, it trains nothing;
+    with one model file changed, it makes that one again and nothing else."""
+    monkeypatch.setenv("RLA_CACHE", str(tmp_path / "cache"))
+    import training.common
+
+    monkeypatch.setattr(training.common, "DEFAULT_CACHE", tmp_path / "cache")
+    from rla.data import load_episodes
+    from training import pipeline
+
+    weights = save_tiny_vit(tmp_path / "vit.safetensors")
+    write_planned_recordings(tmp_path / "data", pipeline.PRESETS["tiny"])
+    command = ["--preset", "tiny", "--encoder", TIMM_VIT, "--encoder-weights", str(weights), "--image-size", "64",
+               "--out", str(tmp_path / "pack"), "--data", str(tmp_path / "data"), "--work", str(tmp_path / "work"), "--until", "assemble"]
+    pipeline.main(command)
+    pack = ModelPack.load(tmp_path / "pack", encoder_weights=weights)
+    assert (pack.info.encoder.kind, pack.info.encoder.name, pack.info.encoder.image_size) == ("timm", TIMM_VIT, 64)
+    assert pack.encoder.fingerprint == f"timm:{TIMM_VIT}@sha256-{file_sha256(weights)[:12]}:64px" and pack.rgb_decoder is not None
+    frame = load_episodes(tmp_path / "data" / "PushCube" / "test.h5")[0].frames[0]
+    z = pack.encoder.encode(frame)  # (1, 16, 64): a 4 x 4 grid of width-64 tokens
+    assert z.shape == (1, 16, 64)
+    z_next = pack.world_model.predict(z, torch.zeros(1, pack.info.chunk, pack.info.action_dim), steps=2)
+    assert z_next.shape == z.shape and torch.isfinite(z_next).all()
+    image = pack.to_images(z_next)
+    assert image.shape == (1, 64, 64, 3) and image.dtype == torch.uint8
+    # the manifest: what was trained, on which episodes, with which config and budget, from which inputs
+    artefacts = json.loads((tmp_path / "work" / "manifest.json").read_text())["artefacts"]
+    jobs = {"autoencoder0", "rla0", "regression0", "token_flow0", "regression_matched", "rgb_decoder"}
+    assert set(artefacts) == jobs | {"splits", "pack/seed0"} | {r.artefact for r in pipeline.recordings(pipeline.PRESETS["tiny"])}
+    rgb = artefacts["rgb_decoder"]
+    assert rgb["sha256"] == file_sha256(tmp_path / "pack" / "rgb_decoder" / "model.safetensors")
+    assert pack.info.manifest["models"]["rgb_decoder"]["sha256"] == rgb["sha256"]
+    assert rgb["config"]["encoder"] == TIMM_VIT and rgb["config"]["encoder_weights_sha256"] == file_sha256(weights)
+    assert rgb["budget"]["steps"] == 20 and rgb["budget"]["cpu_seconds"] > 0 and rgb["episodes"]["split"] == "train"
+    autoencoder = artefacts["autoencoder0"]
+    assert autoencoder["episodes"]["count"] == 4 and autoencoder["gate"]["split"] == "val"
+    extended = {"autoencoder0_extended"} if autoencoder["gate"]["extended"] else set()  # random ViT features: the gate trains on
+    assert autoencoder["budget"]["steps"] == (40 if extended else 20) and autoencoder["config"]["steps"] == 20
+    assert artefacts["rla0"]["inputs"]["autoencoder0"] == artefacts["autoencoder0"]["sha256"]
+    assert artefacts["regression_matched"]["config"]["steps"] == "matched" and artefacts["regression_matched"]["budget"]["steps"] > 0
+    assert artefacts["pack/seed0"]["inputs"]["rgb_decoder"] == rgb["sha256"]
+    # resume: nothing is trained again; a model file that is not the recorded one is made again, alone
+    logs = {p.stem: p.stat().st_mtime_ns for p in (tmp_path / "work" / "logs").iterdir()}
+    assert set(logs) == jobs | extended
+    pipeline.main(command)
+    assert {p.stem: p.stat().st_mtime_ns for p in (tmp_path / "work" / "logs").iterdir()} == logs
+    token_flow = Path(artefacts["token_flow0"]["path"])
+    token_flow.write_bytes(b"not the recorded model")
+    pipeline.main([*command[:-1], "train"])
+    again = {p.stem for p in (tmp_path / "work" / "logs").iterdir() if p.stat().st_mtime_ns != logs[p.stem]}
+    assert again == {"token_flow0"}
+    after = json.loads((tmp_path / "work" / "manifest.json").read_text())["artefacts"]
+    assert after["token_flow0"]["sha256"] == file_sha256(token_flow)  # resumed from its finished checkpoint
+    assert {k: v["sha256"] for k, v in after.items()} == {k: v["sha256"] for k, v in artefacts.items()}
+
+
+def test_planned_recordings_are_taken_and_other_files_refused(tmp_path):
+    """A file already in the data folder is recorded only when it holds the planned episodes."""
+    from training.pipeline import PRESETS, Manifest, collect
+
+    tiny = PRESETS["tiny"]
+    write_planned_recordings(tmp_path / "data", tiny)
+    splits = collect(tiny, tmp_path / "data", tmp_path / "work")
+    manifest = Manifest.of(tmp_path / "work")
+    clean = manifest.entries["recording/PushCube/clean"]
+    assert clean["sha256"] == file_sha256(tmp_path / "data" / "PushCube" / "clean.h5") and clean["episodes"]["seeds"] == [0, 1]
+    assert splits.train[:2] == ["PushCube/clean/traj_0", "PushCube/clean/traj_1"] and splits.test == ["PushCube/test/traj_0"]
+    assert manifest.entries["splits"]["inputs"]["recording/PushCube/clean"] == clean["sha256"]
+    assert not (tmp_path / "work" / "logs").exists()  # nothing was collected
+    from tests.app.tiny import synthetic_episodes
+    from tests.training.recordings import write_recording
+
+    # other seeds in the planned file: refused, not overwritten, before anything runs
+    write_recording(synthetic_episodes(2, steps=50, size=64), tmp_path / "other" / "PushCube" / "clean.h5", "PushCube", first_seed=70)
+    with pytest.raises(SystemExit, match="clean.h5 is not the recording this run plans \\(2 episodes of seeds 70–71, not 2 of seeds 0–1\\)"):
+        collect(tiny, tmp_path / "other", tmp_path / "work2")
+    # frames of another size than the run's
+    write_planned_recordings(tmp_path / "big", replace_size(tiny, 96))
+    with pytest.raises(SystemExit, match="96x96 px frames, not 64x64"):
+        collect(tiny, tmp_path / "big", tmp_path / "work3")
+
+
+def replace_size(preset, size: int):
+    from dataclasses import replace
+
+    return replace(preset, image_size=size)
+
+
+def test_manifest_says_why_an_artefact_is_made_again(tmp_path, capsys):
+    from training.pipeline import Manifest
+
+    (tmp_path / "model.bin").write_bytes(b"weights")
+    manifest = Manifest.of(tmp_path)
+    manifest.record("model", tmp_path / "model.bin", "train", config={"steps": 20}, inputs={"splits": "abc"})
+    reread = Manifest.of(tmp_path)  # saved at once
+    assert reread.current("model", {"steps": 20}, {"splits": "abc"})
+    assert reread.stale("model", {"steps": 40}) == "its config changed (steps)"
+    assert reread.stale("model", inputs={"splits": "def"}) == "its inputs changed (splits)"
+    assert reread.stale("other") == "not recorded"
+    (tmp_path / "model.bin").write_bytes(b"other weights")
+    assert not reread.current("model")
+    assert "model is made again: " in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="artefact 'model' cannot be used .*changed since it was recorded"):
+        reread.require("model")
+    (tmp_path / "model.bin").unlink()
+    assert reread.stale("model").endswith("is gone")
+
+
+def test_matched_steps_read_the_recorded_budgets(tmp_path):
+    """Regression steps = median RLA-WM CPU-seconds (autoencoder + dynamics) / median regression CPU-seconds per step."""
+    from training.pipeline import Manifest, matched_steps
+
+    manifest = Manifest.of(tmp_path)
+    cpu = {0: (100, 50, 60), 1: (140, 60, 90), 2: (120, 40, 30)}  # autoencoder, dynamics, regression CPU-s per seed (regression: 30 steps)
+    for seed, (ae, dyn, reg) in cpu.items():
+        for name, seconds in ((f"autoencoder{seed}", ae), (f"rla{seed}", dyn), (f"regression{seed}", reg)):
+            manifest.entries[name] = {"budget": {"steps": 30, "cpu_seconds": seconds}}
+    assert matched_steps(manifest, [0, 1, 2]) == round(160 / 2.0)  # medians: 160 CPU-s of RLA-WM, 2 CPU-s per regression step
+    assert matched_steps(manifest, [0, 5]) == round(150 / 2.0)  # seeds not recorded are left out
+    with pytest.raises(SystemExit, match="no seed of \\[5\\]"):
+        matched_steps(manifest, [5])
