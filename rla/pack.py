@@ -48,7 +48,7 @@ class PackInfo:
     description: str = ""
     splits: dict = field(default_factory=dict)  # rla.data.Splits.to_dict(): train/val/test episode ids + recordings
     preset: dict = field(default_factory=dict)  # the pipeline preset it was built with (models + budgets)
-    manifest: dict = field(default_factory=dict)  # what each model was trained on: steps, CPU-seconds, seed, sha256
+    manifest: dict = field(default_factory=dict)  # what each model was trained on: steps, CPU-seconds, seed, sha256 (+ episodes, config, inputs)
 
     def __post_init__(self):
         if isinstance(self.encoder, dict):
