@@ -1,4 +1,4 @@
-"""Tab, Policies (``/policy_results``, ``/run_policy``): World Action Model policies scored in ManiSkill.
+"""Tab, Policies (``/policy_results``, ``/run_policy``, ``/imagine_wmrl``): WAM and WMRL policies.
 
 Stored results: every ``eval*.json`` under ``assets/policies`` (written by
 ``training.evaluate_policy``), summarised per task and arm with the hierarchical bootstrap CI and
@@ -7,6 +7,11 @@ a chosen policy, the expert or zero actions, on validation reset seeds (never th
 seeds); one env per task is kept per process and one run goes at a time. Where the simulator is
 unavailable (not installed, no renderer, a public deployment) or too slow, the tab shows the
 stored results and says why.
+
+WMRL in imagination: a WMRL policy (``rla.wmrl.WMRLPolicy``) and the frozen initial policy inside
+it, rolled out side by side in the pack's world model (``rla.imagined_env``) from a frame of an
+example episode, with the same world-model noise, the recorded frames beneath and the imagined
+reward of every chunk.
 """
 from __future__ import annotations
 
@@ -19,24 +24,28 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 import plotly.graph_objects as go
+import torch
 
 from app.errors import guarded, user_error
-from app.images import content_key, publish
-from app.packs import REPO_ROOT
+from app.images import content_key, grid, publish
+from app.packs import REPO_ROOT, require_pack
 from app.plots import _LAYOUT, empty_figure
-from app.widgets import plot_panel
+from app.widgets import figure, plot_panel
 
 log = logging.getLogger("rla.app")
 POLICIES_DIR = REPO_ROOT / "assets" / "policies"
 MAX_EPISODES = 5
 LIVE_SEED_OFFSET = 900  # live episodes reset from policy_val seeds start + 900 + i: never the reported test seeds
 MAX_SECONDS_PER_STEP = 2.0  # slower than this (a Space without a GPU renderer) and the run stops with the reason
-ARM_COLOURS = {"wam": "#4f46e5", "bc": "#e8710a", "expert": "#0f9d58", "zero": "#9aa0a6"}
+ARM_COLOURS = {"wam": "#4f46e5", "bc": "#e8710a", "bc_nostate": "#c2410c", "wmrl": "#d81b60", "expert": "#0f9d58", "zero": "#9aa0a6"}
+MAX_IMAGINED_CHUNKS = 6  # chunk-steps of the imagined comparison (WMRL trains on imagined episodes of at most 6)
 REFERENCES = [("scripted expert (sees the true state)", "expert"), ("zero actions (the arm holds still)", "zero")]
-INTRO = """**World Action Model** policies in the real simulator. A behaviour-cloning policy learns actions from a few
+INTRO = """**World Action Model** and **WMRL** policies in the real simulator. A behaviour-cloning policy learns actions from a few
 labelled episodes; the WAM adds a head that predicts the RLA of the coming frames, which it can learn from many
-**action-less** videos too. Bars: success over training seeds × test episodes with the 95 % bootstrap CI (training
-seeds, then episodes); dots: each training seed. The live run below executes a policy in ManiSkill on validation
+**action-less** videos too. WMRL fine-tunes a behaviour-cloning policy that sees no joint positions (`bc_nostate`) with
+reinforcement learning inside the world model (see *WMRL in imagination* below). Bars: success over training seeds × test
+episodes with the 95 % bootstrap CI (training seeds, then episodes; for WMRL the seeds are RL seeds, all started from
+one initial policy); dots: each training seed. The live run below executes a policy in ManiSkill on validation
 seeds: **five episodes say little about a success rate** (a 50 % policy scores 0–5 of 5 by chance), so judge rates
 by the stored results."""
 
@@ -65,7 +74,7 @@ def results_figure(summary: dict, split: str = "test") -> go.Figure:
         return empty_figure(f"No stored {split} results: run training.evaluate_policy (docs/wam.md)")
     fig = go.Figure()
     labels = [f"{r['task']}<br>{r['arm']}" for r in rows]
-    colours = [ARM_COLOURS.get(r["arm"].split("_")[0], "#888") for r in rows]
+    colours = [arm_colour(r["arm"]) for r in rows]
     mean = np.array([100 * r["mean"] for r in rows])
     fig.add_trace(go.Bar(
         x=labels, y=mean, marker_color=colours, name="success over seeds × episodes",
@@ -88,6 +97,11 @@ def results_figure(summary: dict, split: str = "test") -> go.Figure:
                                  font=dict(size=14)),
                       yaxis=dict(title="success %", range=[0, 112]), bargap=0.35)
     return fig
+
+
+def arm_colour(arm: str) -> str:
+    """The arm's colour (``bc_nostate`` has its own; other ``<arm>_<variant>`` take the arm's)."""
+    return ARM_COLOURS.get(arm, ARM_COLOURS.get(arm.split("_")[0], "#888"))
 
 
 def results_table(summary: dict) -> str:
@@ -169,12 +183,17 @@ def load_actor(choice: str, task: str, env):
         from rla.experts import ExpertActor
 
         return ExpertActor(task)
-    if choice not in _POLICY_CACHE:
-        from rla.policy import Policy
+    return PolicyActor(load_policy(choice))
+
+
+def load_policy(folder: str):
+    """A saved BC / WAM or WMRL policy (``rla.wmrl.load_any_policy``); the last one is kept in memory."""
+    if folder not in _POLICY_CACHE:
+        from rla.wmrl import load_any_policy
 
         _POLICY_CACHE.clear()  # keep one policy in memory
-        _POLICY_CACHE[choice] = Policy.load(choice)
-    return PolicyActor(_POLICY_CACHE[choice])
+        _POLICY_CACHE[folder] = load_any_policy(folder)
+    return _POLICY_CACHE[folder]
 
 
 def run_live(choice: str, task: str, episodes: int, *, progress=None, pool: EnvPool = ENVS,
@@ -227,6 +246,165 @@ def live_summary(label: str, task: str, outcomes: list, max_steps: int) -> str:
             f"task's {max_steps} steps; an episode stops at its first success).\n\n"
             f"| episode | reset seed | success | steps | seconds |\n|---|---|---|---|---|\n{rows}\n\n"
             f"*{len(outcomes)} episodes say little about a success rate: judge rates by the stored results above.*")
+
+
+# ---- WMRL in imagination ----------------------------------------------------------------------------
+
+NO_WMRL = ("No WMRL policy was found under `assets/policies/<task>/wmrl/seed<k>/` yet. Train one with "
+           "`python -m training.train_wmrl` (the commands are in `docs/wmrl.md`); its folder appears here after a reload of the app.")
+
+
+def wmrl_choices(root: str | Path = POLICIES_DIR) -> list[tuple[str, str]]:
+    """Dropdown choices (label, folder relative to ``root``) of the saved WMRL policies."""
+    from rla.policy.results import find_policies
+
+    return [(f"{p['task']} · {p['arm']} · RL seed {p['seed']}", _relative(p["path"], root))
+            for p in find_policies(root) if p["policy_kind"] == "wmrl"]
+
+
+def wmrl_env_config(folder: str | Path, execute: int):
+    """The imagined env a WMRL run trained in (its ``run.json``), at most :data:`MAX_IMAGINED_CHUNKS` chunk-steps long."""
+    import json
+    from dataclasses import replace
+
+    from rla.imagined_env import ImaginedEnvConfig
+
+    run = Path(folder) / "run.json"
+    stored = json.loads(run.read_text()).get("env_config") if run.is_file() else None
+    config = ImaginedEnvConfig(**stored) if stored else ImaginedEnvConfig(actions_per_step=execute)
+    if config.actions_per_step != execute:
+        raise ValueError(f"{folder}: the imagined env ran {config.actions_per_step} actions per step, the policy executes {execute}")
+    return replace(config, max_chunk_steps=MAX_IMAGINED_CHUNKS, observation="tokens")
+
+
+@torch.no_grad()
+def imagined_comparison(world_model, wmrl, recording, t0: int, config, *, seed: int = 0, to_images=None,
+                        action_low: float = -1.0, action_high: float = 1.0) -> dict:
+    """The initial policy (``wmrl.base``) and the WMRL policy, each acting on its own imagined state from frame ``t0``.
+
+    Both run in one :class:`rla.imagined_env.ImaginedCore` of two envs seeded alike, so the world
+    model draws the same noise for both at every chunk-step and only the actions differ. Each
+    policy acts with its mean action (the executed part of its chunk) on the tokens of its own
+    imagined frame. The episode ends when the recording has no room for another step or after
+    ``config.max_chunk_steps``.
+
+    Returns ``t`` (recording time after each chunk), ``reward`` / ``tokens`` / ``frames`` /
+    ``actions`` per policy (``initial``, ``wmrl``) and chunk, ``residual`` (WMRL's mean
+    |residual| per chunk, normalised action units) and ``seconds``.
+    """
+    from rla.imagined_env import ImaginedCore
+
+    start = time.perf_counter()
+    e = config.actions_per_step
+    if not 0 <= t0 <= recording.num_steps - e:
+        raise ValueError(f"start frame {t0} leaves no room for a step of {e} actions (the episode has {recording.num_steps})")
+    core = ImaginedCore(world_model, [recording], 2, config, action_low=action_low, action_high=action_high, seeds=[seed, seed])
+    core.start(0, 0, t0)
+    core.start(1, 0, t0)
+    names = ("initial", "wmrl")
+    out = {"t0": t0, "t": [], "residual": [], **{k: {n: [] for n in names} for k in ("reward", "tokens", "frames", "actions")}}
+    wmrl.eval()
+    for _ in range(config.max_chunk_steps):
+        z = core.observe()  # (2, N, D): the initial policy's imagined state, then WMRL's
+        a_initial = wmrl.base.predict_chunk({"tokens": z[:1]})[:, :e]  # (1, E, A)
+        a_wmrl = wmrl.predict_chunk({"tokens": z[1:]})[:, :e]
+        out["residual"].append(float(wmrl.residual(wmrl.features({"tokens": z[1:]})).abs().mean()))
+        _, reward, terminated, truncated, info = core.step(torch.cat([a_initial, a_wmrl]))
+        frames = to_images(core.z) if to_images is not None else None
+        for i, n in enumerate(names):
+            out["reward"][n].append(float(reward[i]))
+            out["tokens"][n].append(core.z[i].clone())
+            out["actions"][n].append((a_initial if i == 0 else a_wmrl)[0].clone())
+            if frames is not None:
+                out["frames"][n].append(np.asarray(frames[i]))
+        out["t"].append(int(info["t"][0]))
+        if terminated[0] or truncated[0]:
+            break
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def comparison_picture(result: dict, start_frame: np.ndarray, recorded: list[np.ndarray | None], tile: int = 128) -> np.ndarray:
+    """Rows: the initial policy's imagined frames, WMRL's, the recorded ones; one column per chunk after the start."""
+    cols = [f"start · t={result['t0']}"] + [f"chunk {i + 1} · t={t}" for i, t in enumerate(result["t"])]
+    rows = [[start_frame, *result["frames"]["initial"]], [start_frame, *result["frames"]["wmrl"]], [start_frame, *recorded]]
+    return grid(rows, ["initial", "WMRL", "recorded"], cols, tile=tile)
+
+
+def reward_figure(result: dict) -> go.Figure:
+    """Imagined reward per chunk, the initial policy's and WMRL's side by side."""
+    fig = go.Figure()
+    x = [f"chunk {i + 1}" for i in range(len(result["t"]))]
+    for name, label, arm in (("initial", "initial policy", "bc_nostate"), ("wmrl", "WMRL", "wmrl")):
+        r = result["reward"][name]
+        fig.add_trace(go.Bar(x=x, y=r, name=f"{label} (return {sum(r):.3f})", marker_color=arm_colour(arm),
+                             hovertemplate="%{x}: %{y:.4f}<extra>" + label + "</extra>"))
+    fig.update_layout(**{**_LAYOUT, "height": 300, "margin": dict(l=60, r=20, t=50, b=40), "legend": dict(orientation="h", y=-0.15)},
+                      barmode="group", yaxis=dict(title="reward"),
+                      title=dict(text="Imagined reward per chunk: −5 · mean |imagined − recorded tokens| (higher is closer)",
+                                 font=dict(size=13)))
+    return fig
+
+
+def comparison_summary(result: dict, *, label: str, episode: str, notes: list[str] = ()) -> str:
+    """Returns, the per-chunk rewards and residuals as markdown, with what they do and do not say."""
+    ri, rw = result["reward"]["initial"], result["reward"]["wmrl"]
+    rows = "\n".join(f"| {i + 1} | {t} | {a:.4f} | {b:.4f} | {b - a:+.4f} | {res:.4f} |"
+                     for i, (t, a, b, res) in enumerate(zip(result["t"], ri, rw, result["residual"])))
+    extra = "".join(f"\n\n⚠ {n}" for n in notes)
+    return (f"**{label}** from frame {result['t0']} of `{episode}`: imagined return **{sum(rw):.3f}** (WMRL) vs "
+            f"**{sum(ri):.3f}** (its initial policy) over {len(ri)} chunks, in {result['seconds']:.2f} s.\n\n"
+            f"| chunk | t | reward, initial | reward, WMRL | WMRL − initial | mean \\|residual\\| |\n|---|---|---|---|---|---|\n{rows}\n\n"
+            "*Both policies see their own imagined frames under the same world-model noise, so only their actions differ. "
+            "The reward is the training signal WMRL maximised, not success: a higher imagined return need not mean more "
+            "successes in the simulator (the stored results above say that). Mean |residual| is in normalised action units; "
+            "below 0.02 the WMRL policy barely differs from its initial policy.*" + extra)
+
+
+def pack_notes(pack, folder: str | Path) -> list[str]:
+    """Warnings when the pack is not the one the WMRL policy trained in."""
+    import json
+
+    run = Path(folder) / "run.json"
+    trained = json.loads(run.read_text()).get("pack_autoencoder_sha256") if run.is_file() else None
+    here = pack.info.manifest.get("models", {}).get("autoencoder", {}).get("sha256")
+    if trained and here and trained != here:
+        return [f"This policy was trained in another pack's world model (autoencoder {trained[:12]}…, this pack's {here[:12]}…): "
+                "its imagined rewards here are not the ones it was trained on."]
+    return []
+
+
+def run_imagined(pack, features, episode, folder: str | Path, t0: int, seed: int = 0) -> tuple[np.ndarray, go.Figure, str, dict]:
+    """Everything the WMRL view shows for one start: the picture, the reward plot, the summary (and the raw result)."""
+    from rla.encoders.base import resize_uint8
+    from rla.imagined_env import Recording
+    from rla.wmrl import WMRLPolicy
+
+    wmrl = load_policy(str(folder))
+    if not isinstance(wmrl, WMRLPolicy):
+        raise ValueError(f"{folder} is not a WMRL policy")
+    c = wmrl.base.config
+    if (c.num_tokens, c.token_dim) != (pack.encoder.num_tokens, pack.encoder.dim) or c.action_dim != pack.info.action_dim:
+        raise ValueError(f"the policy observes {c.num_tokens}x{c.token_dim} tokens and acts in {c.action_dim}-D; this pack makes "
+                         f"{pack.encoder.num_tokens}x{pack.encoder.dim} tokens for {pack.info.action_dim}-D actions: "
+                         "load the pack it was trained with")
+    config = wmrl_env_config(folder, wmrl.execute)
+    frames = resize_uint8(np.asarray(episode.frames), pack.encoder.image_size)  # (T+1, H, W, 3)
+    tokens, _ = features.encode(pack.encoder, frames)
+    recording = Recording(str(episode.episode_id), tokens.float(), torch.as_tensor(np.asarray(episode.actions), dtype=torch.float32))
+    result = imagined_comparison(pack.world_model, wmrl, recording, int(t0), config, seed=int(seed), to_images=pack.to_images,
+                                 action_low=pack.info.action_low, action_high=pack.info.action_high)
+    recorded = [frames[t] if t < len(frames) else None for t in result["t"]]
+    picture = comparison_picture(result, frames[int(t0)], recorded)
+    from rla.policy.results import policy_info
+
+    info = policy_info(folder, resolve_base=False)
+    notes = pack_notes(pack, folder)
+    if info["task"] and getattr(episode, "task", info["task"]) != info["task"]:
+        notes.append(f"This is a {episode.task} episode; the policy was trained on {info['task']}.")
+    label = f"{info['task']} · {info['arm']} · RL seed {info['train_seed']}"
+    summary = comparison_summary(result, label=label, episode=str(episode.episode_id), notes=notes)
+    return picture, reward_figure(result), summary, result
 
 
 # ---- wiring --------------------------------------------------------------------------------------
@@ -300,4 +478,64 @@ def build(ctx, *, root: str | Path = POLICIES_DIR, live: bool = True) -> None:
 
     refresh.click(show_results, None, [chart, table], api_name="policy_results")
     run_btn.click(run, [policy, task, episodes], [animation, status], api_name="run_policy", concurrency_limit=1)
+    build_wmrl(ctx, root)
     ctx.on_load.append((lambda: results_figure(stored_summary(root)), None, [chart]))
+
+
+def build_wmrl(ctx, root: str | Path = POLICIES_DIR) -> None:
+    """The *WMRL in imagination* section: a WMRL policy and its initial policy rolled out in the pack's world model."""
+    from rla.policy.results import find_policies
+
+    gr.Markdown("### WMRL in imagination")
+    gr.Markdown("A WMRL policy was fine-tuned with reinforcement learning **inside the world model**: from a recorded frame it "
+                "acts, the world model imagines the next frames, and the reward is how close they stay to the recorded "
+                "successful video. Here it and the initial policy it started from act from the same frame of an example "
+                "episode, each on its own imagined frames, with the same world-model noise, for up to "
+                f"{MAX_IMAGINED_CHUNKS} chunks.")
+    choices = wmrl_choices(root)
+    tasks = {_relative(p["path"], root): p["task"] for p in find_policies(root) if p["policy_kind"] == "wmrl"}
+    episode_choices = ctx.episodes.choices()
+    first_task = tasks.get(choices[0][1]) if choices else None
+    default_episode = next((i for _, i in episode_choices if ctx.episodes.get(i).task == first_task),
+                           episode_choices[0][1] if episode_choices else None)
+    ready = bool(choices) and bool(episode_choices)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=280):
+            policy = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="WMRL policy", elem_id="wmrl-choice")
+            episode = gr.Dropdown(episode_choices, value=default_episode, elem_id="wmrl-episode",
+                                  label="Example episode (its frame starts both rollouts; the reward compares with its video)")
+            t0 = gr.Slider(0, max(1, ctx.episodes.max_steps), value=0, step=1, label="Start frame")
+            seed = gr.Number(0, precision=0, label="World-model noise seed", minimum=0)
+            button = gr.Button("Roll out in imagination", variant="primary", interactive=ready, elem_id="imagine-wmrl-btn")
+            gr.Markdown(NO_WMRL if not choices else (ctx.episodes.note or "There are no example episodes.") if not episode_choices
+                        else "Uses the session's model pack as the world model: the one the policy trained in, normally.",
+                        elem_id="wmrl-note")
+        with gr.Column(scale=7):
+            picture = figure("Imagined rollouts", "initial policy, WMRL and the recorded frames, one column per chunk",
+                             elem_id="wmrl-picture")
+            rewards = gr.Plot(show_label=False, elem_id="wmrl-rewards")
+            status = gr.Markdown(NO_WMRL if not choices else "Pick a start and press **Roll out in imagination**.", elem_id="wmrl-status")
+
+    @guarded("roll out the WMRL policy in imagination")
+    def imagine(pack_key, choice, episode_id, start, noise_seed):
+        valid = {v for _, v in wmrl_choices(root)}
+        if not valid:
+            raise user_error(NO_WMRL, "No WMRL policy")
+        if choice not in valid:
+            raise user_error("Pick a WMRL policy from the list.", "Unknown policy")
+        pack = require_pack(pack_key)
+        ep = ctx.episodes.get(episode_id)
+        try:
+            start, noise_seed = int(start), int(noise_seed)
+        except (TypeError, ValueError):
+            raise user_error(f"The start frame and the seed must be whole numbers, got {start!r} and {noise_seed!r}.", "Bad input") from None
+        if noise_seed < 0:
+            raise user_error("The seed must be 0 or more.", "Bad input")
+        try:
+            image, fig, text, _ = run_imagined(pack, ctx.features, ep, Path(root) / choice, start, noise_seed)
+        except ValueError as err:
+            raise user_error(f"{err}.", "Cannot roll out") from err
+        return image, fig, text
+
+    button.click(imagine, [ctx.pack_state, policy, episode, t0, seed], [picture, rewards, status], api_name="imagine_wmrl",
+                 concurrency_limit=2)
