@@ -53,11 +53,15 @@ class Policy(HubModule):
             nn.Linear(c.num_queries * c.width, c.hidden), nn.GELU(approximate="tanh"), nn.Dropout(c.dropout),
             nn.Linear(c.hidden, c.hidden), nn.GELU(approximate="tanh"), nn.Dropout(c.dropout))
         self.action_head = nn.Linear(c.hidden, c.chunk * c.action_dim)
-        # normalisers, fitted on labelled data only (set_normalizer); saved with the weights
+        # normalisers, fitted on labelled data only (set_normalizer); saved with the weights. Without a
+        # state (state_dim 0) the empty state normaliser is not saved: zero-size tensors all share
+        # storage address 0, and Accelerate's safetensors checkpoint drops all but one of them.
         self.register_buffer("action_mean", torch.zeros(c.action_dim))
         self.register_buffer("action_std", torch.ones(c.action_dim))
-        self.register_buffer("state_mean", torch.zeros(c.state_dim))
-        self.register_buffer("state_std", torch.ones(c.state_dim))
+        self.register_buffer("state_mean", torch.zeros(c.state_dim), persistent=c.state_dim > 0)
+        self.register_buffer("state_std", torch.ones(c.state_dim), persistent=c.state_dim > 0)
+        if not c.state_dim:
+            self.register_load_state_dict_pre_hook(_drop_empty_state_normaliser)
         # built last, so that a BC policy and a WAM policy made after the same torch.manual_seed
         # share the initial values of every other parameter
         self.rla_head = nn.Linear(c.hidden, c.rla_queries * c.rla_dim) if c.has_rla_head else None
@@ -226,6 +230,13 @@ class Policy(HubModule):
     def train(self, mode: bool = True):
         self.reset()
         return super().train(mode)
+
+
+def _drop_empty_state_normaliser(module, state_dict, prefix, *_) -> None:
+    """Files saved before the state normaliser of state-less policies stopped being saved carry it, empty."""
+    for name in ("state_mean", "state_std"):
+        if prefix + name in state_dict and state_dict[prefix + name].numel() == 0:
+            del state_dict[prefix + name]
 
 
 def _batched(obs: dict) -> dict:

@@ -27,9 +27,9 @@ def make_data(episodes, pack, **kw) -> PolicyData:
     return PolicyData.build(episodes, pack, **kw)
 
 
-def make_policy(pack, data=None, seed=0, **fields) -> Policy:
+def make_policy(pack, data=None, seed=0, state_dim=2, **fields) -> Policy:
     ae = pack.autoencoder.config
-    cfg = policy_config("tiny", num_tokens=pack.encoder.num_tokens, token_dim=pack.encoder.dim, state_dim=2,
+    cfg = policy_config("tiny", num_tokens=pack.encoder.num_tokens, token_dim=pack.encoder.dim, state_dim=state_dim,
                         action_dim=pack.info.action_dim, chunk=pack.info.chunk, execute=3, rla_queries=ae.num_queries,
                         rla_dim=ae.latent_dim, encoder=pack.info.encoder.to_dict(), **fields)
     torch.manual_seed(seed)
@@ -153,6 +153,27 @@ def test_save_and_load_are_bit_exact(episodes, pack, tmp_path):
     for name, value in policy.state_dict().items():
         assert torch.equal(value, state[name]), name
     obs = {"image": episodes[0].frames[4], "qpos": episodes[0].qpos[4]}
+    assert torch.equal(policy.predict_chunk(obs), loaded.predict_chunk(obs))
+
+
+def test_a_stateless_policy_saves_no_empty_tensors_and_loads_older_files(episodes, pack, tmp_path):
+    """Zero-size tensors all sit at storage address 0: Accelerate's safetensors checkpoint kept one of them
+    and dropped the others as "shared", so a --no-state run could not resume (tests/training/test_policy_cli.py)."""
+    from safetensors.torch import load_file, save_file
+
+    data = make_data(episodes, pack)
+    policy = make_policy(pack, data, seed=5, state_dim=0).eval()
+    state = EMATrainer(policy).state_dict()
+    assert not [k for k, v in state.items() if v.numel() == 0]
+    # files saved before carry the empty normaliser: it is ignored, every other tensor loads strictly
+    policy.save_pretrained(tmp_path / "p")
+    weights = tmp_path / "p" / "model.safetensors"
+    save_file({**load_file(str(weights)), "state_mean": torch.zeros(0), "state_std": torch.ones(0)}, str(weights))
+    loaded = Policy.load(tmp_path / "p")
+    assert loaded.state_dict().keys() == policy.state_dict().keys()
+    for name, value in policy.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name]), name
+    obs = {"image": episodes[0].frames[4], "qpos": episodes[0].qpos[4]}  # qpos is ignored without a state input
     assert torch.equal(policy.predict_chunk(obs), loaded.predict_chunk(obs))
 
 

@@ -64,6 +64,44 @@ def test_train_writes_a_resumable_run_with_the_autoencoder_hash(recorded, tiny_p
 
 
 @pytest.mark.slow
+def test_an_interrupted_no_state_run_resumes_bit_identical(recorded, tiny_pack, tmp_path, monkeypatch):
+    """A --no-state policy (state_dim 0) must survive its resumable checkpoint: nothing dropped, strict reload."""
+    from functools import partial
+
+    from safetensors.torch import load_file
+
+    import training.train_policy
+    from rla.policy import PolicyData
+    from training.loop import TrainConfig
+
+    monkeypatch.setattr(training.train_policy, "TrainConfig", partial(TrainConfig, checkpoint_every=2))
+    args = ("--steps", "4", "--rla-weight", "0", "--no-state", "--seed", "0")
+    train(tiny_pack, recorded, tmp_path / "whole", tmp_path, *args)
+
+    sample, calls = PolicyData.sample_batch, []
+
+    def killed_after_the_step_2_checkpoint(self, *a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return sample(self, *a, **kw)
+
+    out = tmp_path / "resumed"
+    with monkeypatch.context() as m:
+        m.setattr(PolicyData, "sample_batch", killed_after_the_step_2_checkpoint)
+        with pytest.raises(KeyboardInterrupt):
+            train(tiny_pack, recorded, out, tmp_path, *args)
+    assert json.loads((out / "checkpoint" / "progress.json").read_text())["step"] == 2
+    report = train(tiny_pack, recorded, out, tmp_path, *args)  # the same command continues from step 2
+    assert report["train"]["steps"] == 4 and Policy.load(out).config.state_dim == 0
+    for name in ("model.safetensors", "checkpoint/model.safetensors"):
+        whole, resumed = load_file(str(tmp_path / "whole" / name)), load_file(str(out / name))
+        assert whole.keys() == resumed.keys(), name
+        for key, value in whole.items():
+            assert torch.equal(value, resumed[key]), f"{name}: {key}"
+
+
+@pytest.mark.slow
 def test_bc_arm_has_no_rla_head_and_shares_the_initialisation(recorded, tiny_pack, tmp_path):
     bc = train(tiny_pack, recorded, tmp_path / "bc", tmp_path, "--steps", "1", "--rla-weight", "0", "--seed", "2", "--warmup", "100")
     wam = train(tiny_pack, recorded, tmp_path / "wam", tmp_path, "--steps", "1", "--rla-weight", "0.05", "--seed", "2", "--warmup", "100")
