@@ -245,7 +245,8 @@ def live_summary(label: str, task: str, outcomes: list, max_steps: int) -> str:
     return (f"**{label}** on **{task}**: {wins} of {len(outcomes)} episodes successful (success at any step within the "
             f"task's {max_steps} steps; an episode stops at its first success).\n\n"
             f"| episode | reset seed | success | steps | seconds |\n|---|---|---|---|---|\n{rows}\n\n"
-            f"*{len(outcomes)} episodes say little about a success rate: judge rates by the stored results above.*")
+            f"*{len(outcomes)} {'episode says' if len(outcomes) == 1 else 'episodes say'} little about a success rate: "
+            "judge rates by the stored results above.*")
 
 
 # ---- WMRL in imagination ----------------------------------------------------------------------------
@@ -324,9 +325,9 @@ def imagined_comparison(world_model, wmrl, recording, t0: int, config, *, seed: 
     return out
 
 
-def comparison_picture(result: dict, start_frame: np.ndarray, recorded: list[np.ndarray | None], tile: int = 128) -> np.ndarray:
+def comparison_picture(result: dict, start_frame: np.ndarray, recorded: list[np.ndarray | None], tile: int = 96) -> np.ndarray:
     """Rows: the initial policy's imagined frames, WMRL's, the recorded ones; one column per chunk after the start."""
-    cols = [f"start · t={result['t0']}"] + [f"chunk {i + 1} · t={t}" for i, t in enumerate(result["t"])]
+    cols = [f"start · t={result['t0']}"] + [f"{i + 1} · t={t}" for i, t in enumerate(result["t"])]  # chunk · time (fits a tile)
     rows = [[start_frame, *result["frames"]["initial"]], [start_frame, *result["frames"]["wmrl"]], [start_frame, *recorded]]
     return grid(rows, ["initial", "WMRL", "recorded"], cols, tile=tile)
 
@@ -428,7 +429,7 @@ def build(ctx, *, root: str | Path = POLICIES_DIR, live: bool = True) -> None:
         with gr.Column(scale=3, min_width=280):
             policy = gr.Dropdown(choices, value=choices[0][1], label="Policy", elem_id="policy-choice")
             task = gr.Dropdown(tasks, value="PullCube", label="Task (for the expert and zero actions; a policy uses its own)")
-            episodes = gr.Slider(1, MAX_EPISODES, value=2, step=1, label="Episodes")
+            episodes = gr.Slider(1, MAX_EPISODES, value=2, step=1, label="Episodes", elem_id="policy-episodes")
             run_btn = gr.Button("Run in the simulator", variant="primary", interactive=reason is None, elem_id="run-policy-btn")
             gr.Markdown(f"Live runs are off here: {reason}." if reason else
                         f"Reset seeds {LIVE_SEED_OFFSET} on in the validation range; one run at a time.", elem_id="policy-sim-note")
@@ -456,6 +457,7 @@ def build(ctx, *, root: str | Path = POLICIES_DIR, live: bool = True) -> None:
             raise user_error(f"The number of episodes must be a whole number, got {n!r}.", "Bad input") from None
         if not 1 <= n <= MAX_EPISODES:
             raise user_error(f"Run 1 to {MAX_EPISODES} episodes.", "Bad input")
+        label = labels.get(choice, choice)  # the dropdown's label or the path relative to the policies folder: never a server path
         if choice not in ("expert", "zero"):
             from rla.policy.results import find_policies
 
@@ -474,47 +476,48 @@ def build(ctx, *, root: str | Path = POLICIES_DIR, live: bool = True) -> None:
             raise
         from rla.policy.rollout import episode_steps
 
-        return episode_animation(outcomes), live_summary(labels.get(choice, choice), task_name, outcomes, episode_steps(task_name))
+        return episode_animation(outcomes), live_summary(label, task_name, outcomes, episode_steps(task_name))
 
     refresh.click(show_results, None, [chart, table], api_name="policy_results")
     run_btn.click(run, [policy, task, episodes], [animation, status], api_name="run_policy", concurrency_limit=1)
     build_wmrl(ctx, root)
-    ctx.on_load.append((lambda: results_figure(stored_summary(root)), None, [chart]))
+    ctx.on_load.append((show_results, None, [chart, table]))  # the files as they are when the page opens (evaluations may be running)
 
 
 def build_wmrl(ctx, root: str | Path = POLICIES_DIR) -> None:
     """The *WMRL in imagination* section: a WMRL policy and its initial policy rolled out in the pack's world model."""
     from rla.policy.results import find_policies
 
-    gr.Markdown("### WMRL in imagination")
-    gr.Markdown("A WMRL policy was fine-tuned with reinforcement learning **inside the world model**: from a recorded frame it "
-                "acts, the world model imagines the next frames, and the reward is how close they stay to the recorded "
-                "successful video. Here it and the initial policy it started from act from the same frame of an example "
-                "episode, each on its own imagined frames, with the same world-model noise, for up to "
-                f"{MAX_IMAGINED_CHUNKS} chunks.")
-    choices = wmrl_choices(root)
-    tasks = {_relative(p["path"], root): p["task"] for p in find_policies(root) if p["policy_kind"] == "wmrl"}
-    episode_choices = ctx.episodes.choices()
-    first_task = tasks.get(choices[0][1]) if choices else None
-    default_episode = next((i for _, i in episode_choices if ctx.episodes.get(i).task == first_task),
-                           episode_choices[0][1] if episode_choices else None)
-    ready = bool(choices) and bool(episode_choices)
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=3, min_width=280):
-            policy = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="WMRL policy", elem_id="wmrl-choice")
-            episode = gr.Dropdown(episode_choices, value=default_episode, elem_id="wmrl-episode",
-                                  label="Example episode (its frame starts both rollouts; the reward compares with its video)")
-            t0 = gr.Slider(0, max(1, ctx.episodes.max_steps), value=0, step=1, label="Start frame")
-            seed = gr.Number(0, precision=0, label="World-model noise seed", minimum=0)
-            button = gr.Button("Roll out in imagination", variant="primary", interactive=ready, elem_id="imagine-wmrl-btn")
-            gr.Markdown(NO_WMRL if not choices else (ctx.episodes.note or "There are no example episodes.") if not episode_choices
-                        else "Uses the session's model pack as the world model: the one the policy trained in, normally.",
-                        elem_id="wmrl-note")
-        with gr.Column(scale=7):
-            picture = figure("Imagined rollouts", "initial policy, WMRL and the recorded frames, one column per chunk",
-                             elem_id="wmrl-picture")
-            rewards = gr.Plot(show_label=False, elem_id="wmrl-rewards")
-            status = gr.Markdown(NO_WMRL if not choices else "Pick a start and press **Roll out in imagination**.", elem_id="wmrl-status")
+    with gr.Column(elem_id="wmrl-section"):
+        gr.Markdown("### WMRL in imagination")
+        gr.Markdown("A WMRL policy was fine-tuned with reinforcement learning **inside the world model**: from a recorded frame it "
+                    "acts, the world model imagines the next frames, and the reward is how close they stay to the recorded "
+                    "successful video. Here it and the initial policy it started from act from the same frame of an example "
+                    "episode, each on its own imagined frames, with the same world-model noise, for up to "
+                    f"{MAX_IMAGINED_CHUNKS} chunks.")
+        choices = wmrl_choices(root)
+        tasks = {_relative(p["path"], root): p["task"] for p in find_policies(root) if p["policy_kind"] == "wmrl"}
+        episode_choices = ctx.episodes.choices()
+        first_task = tasks.get(choices[0][1]) if choices else None
+        default_episode = next((i for _, i in episode_choices if ctx.episodes.get(i).task == first_task),
+                               episode_choices[0][1] if episode_choices else None)
+        ready = bool(choices) and bool(episode_choices)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=280):
+                policy = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="WMRL policy", elem_id="wmrl-choice")
+                episode = gr.Dropdown(episode_choices, value=default_episode, elem_id="wmrl-episode",
+                                      label="Example episode (its frame starts both rollouts; the reward compares with its video)")
+                t0 = gr.Slider(0, max(1, ctx.episodes.max_steps), value=0, step=1, label="Start frame")
+                seed = gr.Number(0, precision=0, label="World-model noise seed", minimum=0)
+                button = gr.Button("Roll out in imagination", variant="primary", interactive=ready, elem_id="imagine-wmrl-btn")
+                gr.Markdown(NO_WMRL if not choices else (ctx.episodes.note or "There are no example episodes.") if not episode_choices
+                            else "Uses the session's model pack as the world model: the one the policy trained in, normally.",
+                            elem_id="wmrl-note")
+            with gr.Column(scale=7):
+                picture = figure("Imagined rollouts", "initial policy, WMRL and the recorded frames, one column per chunk",
+                                 elem_id="wmrl-picture")
+                rewards = gr.Plot(show_label=False, elem_id="wmrl-rewards")
+                status = gr.Markdown(NO_WMRL if not choices else "Pick a start and press **Roll out in imagination**.", elem_id="wmrl-status")
 
     @guarded("roll out the WMRL policy in imagination")
     def imagine(pack_key, choice, episode_id, start, noise_seed):

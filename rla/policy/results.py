@@ -236,7 +236,7 @@ def markdown(summary: dict) -> str:
                   "min. detectable rise (points) |", "|---|---|---|---|---|---|---|"]
         for d in summary["differences"]:
             seeds = ", ".join(map(str, d["train_seeds"]))
-            if any(sa != sb for sa, sb in d["seed_pairs"]):  # not seed k with seed k: say what was paired
+            if d["pairing"] != "seed k with seed k":  # say what was paired
                 seeds += f" ({d['pairing']})"
             lines.append(f"| {d['task']} | {d['split']} | {d['arms'][0]} − {d['arms'][1]} | {seeds} | "
                          f"{d['episodes_per_seed']} | {_pct(d['mean'])} [{_pct(d['low'])}, {_pct(d['high'])}] | "

@@ -5,6 +5,8 @@
     python -m tests.app.screenshots --url http://127.0.0.1:7860   # an app that is already running
 
 Each tab is opened, its main button pressed, and the page captured once the outputs arrive.
+``policies`` runs one live ManiSkill episode of the WAM seed-0 PullCube policy (the simulator must
+be installed); ``policies-wmrl`` rolls a WMRL policy out in imagination and captures that section.
 """
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ CLICK_A_DIAMOND = """() => {
   p.emit('plotly_click', {points: [{customdata: i}]});
 }"""
 
-# tab id → (tab label, steps); a step is ("click", elem_id) | ("fill", elem_id, text) | ("check", label) | ("wait", selector)
-# | ("js", function source)
+# tab id → (tab label, steps[, selector of the element to capture instead of the whole page]); a step is
+# ("click", elem_id) | ("fill", elem_id, text) | ("check", label) | ("wait", selector[, seconds]) | ("js", function source)
+# | ("select", elem_id, option text)
 TABS = {
     "world-model": ("World model", [("wait", "#wm-latest img"), ("click", "reset-btn"), ("check", "Use the recorded actions (example episodes)"),
                                     ("check", "Compare with the baselines"),
@@ -39,7 +42,11 @@ TABS = {
     "latent-space": ("Latent space", [("wait", "#latent-map .js-plotly-plot"), ("js", CLICK_A_DIAMOND), ("wait", "#ls-frames img")]),
     "evaluate": ("Evaluate", [("click", "evaluate-btn"), ("wait", "#evaluate-summary >> text=Results")]),
     "plan": ("Plan", [("click", "plan-btn"), ("wait", "#plan-picture img")]),
-    "policies": ("Policies", [("wait", "#policy-table")]),
+    "policies": ("Policies", [("wait", "#policy-table"), ("select", "policy-choice", "PullCube · wam · seed 0"),
+                              ("fill", "policy-episodes", "1"), ("click", "run-policy-btn"),
+                              ("wait", "#policy-status >> text=episodes successful", 600)]),
+    "policies-wmrl": ("Policies", [("wait", "#wmrl-section"), ("click", "imagine-wmrl-btn"), ("wait", "#wmrl-picture img", 120)],
+                      "#wmrl-section"),
     "about": ("About", [("wait", "#about-diagram svg")]),
 }
 
@@ -94,8 +101,11 @@ def run_step(page, step) -> None:
     elif kind == "js":
         page.wait_for_function("() => document.querySelector('#latent-map .js-plotly-plot').__rlaHooked === true")
         page.evaluate(target)
+    elif kind == "select":
+        page.locator(f"#{target} input").first.click()
+        page.get_by_role("option", name=step[2], exact=True).click()
     elif kind == "wait":
-        page.wait_for_selector(target, timeout=120_000)
+        page.wait_for_selector(target, timeout=1000 * (step[2] if len(step) > 2 else 120))
     page.wait_for_timeout(300)
 
 
@@ -109,14 +119,17 @@ def capture(url: str, out: Path, tabs=TABS, width: int = 1400) -> list[Path]:
         page = browser.new_page(viewport={"width": width, "height": 900}, device_scale_factor=1)
         page.goto(url, wait_until="load")
         page.wait_for_selector("#predict-btn", timeout=60_000)
-        for tab_id, (label, steps) in tabs.items():
+        for tab_id, (label, steps, *element) in tabs.items():
             page.get_by_role("tab", name=label).click()
             page.wait_for_timeout(500)
             for step in steps:
                 run_step(page, step)
             wait_idle(page)
             path = out / f"{tab_id}.png"
-            page.screenshot(path=str(path), full_page=True)
+            if element:
+                page.locator(element[0]).screenshot(path=str(path))
+            else:
+                page.screenshot(path=str(path), full_page=True)
             shots.append(path)
             print(path)
         browser.close()

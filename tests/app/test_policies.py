@@ -118,7 +118,7 @@ def test_live_run_executes_real_episodes_and_animates_them(tmp_path):
     assert len(frames[0]) == o.steps + 1 and frames[0][0].shape == (128, 128, 3)
     gif = Path(tab.episode_animation(outcomes))
     assert gif.is_file() and gif.read_bytes()[:3] == b"GIF"
-    assert "1 episodes say little" in tab.live_summary("tiny", "PullCube", outcomes, 50)
+    assert "1 episode says little" in tab.live_summary("tiny", "PullCube", outcomes, 50)
     env = pool.env("PullCube")
     assert pool.env("PullCube") is env  # one env per task, kept for the process
     with pytest.raises(tab.TooSlow, match="too slow"):
@@ -231,7 +231,7 @@ def test_run_imagined_draws_the_rollouts_the_rewards_and_a_summary_fast(tmp_path
     picture, fig, text, r = tab.run_imagined(pack, cache, episodes[1], folder, 2, seed=1)
     seconds = time.perf_counter() - started
     assert seconds < 1.0, seconds  # the budget (the tiny pack; docs measure the default pack)
-    assert picture.ndim == 3 and picture.shape[0] > 3 * 128  # three rows of 128 px tiles under column labels
+    assert picture.ndim == 3 and picture.shape[0] > 3 * 96  # three rows of 96 px tiles under column labels
     assert [t.name.split(" (")[0] for t in fig.data] == ["initial policy", "WMRL"] and len(fig.data[1].y) == len(r["t"]) == 6
     assert "PullCube · wmrl · RL seed 0" in text and f"{sum(r['reward']['wmrl']):.3f}" in text and "not success" in text
     assert "PushCube episode" in tab.run_imagined(pack, cache, episodes[0], folder, 0)[2]  # synthetic episode 0 is PushCube
