@@ -416,12 +416,9 @@ def build(ctx, *, root: str | Path = POLICIES_DIR, live: bool = True) -> None:
     summary = stored_summary(root)
     reason = simulator_unavailable(live)
     gr.Markdown(INTRO)
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=7):
-            chart = plot_panel("Stored results", "training.evaluate_policy, test reset seeds", elem_id="policy-chart")
-        with gr.Column(scale=5):
-            table = gr.Markdown(results_table(summary), elem_id="policy-table")
-            refresh = gr.Button("Reload stored results", size="sm")
+    chart = plot_panel("Stored results", "training.evaluate_policy, test reset seeds", elem_id="policy-chart")
+    table = gr.Markdown(results_table(summary), elem_id="policy-table")  # full width: the tables have 7-8 columns
+    refresh = gr.Button("Reload stored results", size="sm")
     gr.Markdown("### Live run in ManiSkill")
     choices = policy_choices(root)
     tasks = [t for t in TASKS if t != "play"]

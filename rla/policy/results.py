@@ -176,7 +176,7 @@ def pairings(results: list[dict], matrices: dict) -> list[dict]:
         for arm_b, pairs in sorted(bases.items()):
             base_seeds = sorted({sb for _, sb in pairs}, key=lambda x: (x is None, x))
             out.append({"task": task, "split": split, "arms": (arm, arm_b), "seed_pairs": sorted(pairs, key=lambda p: (p[0] is None, p[0])),
-                        "pairing": f"each RL seed with the {arm_b} policy it started from (seed {', '.join(map(str, base_seeds))})"})
+                        "pairing": f"each RL seed with {arm_b} seed {', '.join(map(str, base_seeds))}, the policy it started from"})
     return out
 
 

@@ -135,7 +135,7 @@ def test_wmrl_results_get_their_own_colours_and_the_paired_difference(tmp_path):
     bars, dots = tab.results_figure(summary).data
     assert list(bars.x) == ["PullCube<br>bc_nostate", "PullCube<br>wmrl"]
     assert list(bars.marker.color) == [tab.ARM_COLOURS["bc_nostate"], tab.ARM_COLOURS["wmrl"]] and len(dots.x) == 1 + 3
-    assert "wmrl − bc_nostate" in tab.results_table(summary) and "each RL seed with the bc_nostate policy" in tab.results_table(summary)
+    assert "wmrl − bc_nostate" in tab.results_table(summary) and "each RL seed with bc_nostate seed 0" in tab.results_table(summary)
 
 
 # ---- WMRL in imagination ------------------------------------------------------------------------------

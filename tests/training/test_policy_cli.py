@@ -256,8 +256,8 @@ def test_summary_pairs_each_wmrl_seed_with_the_one_initial_policy_it_started_fro
     ref = paired_difference(a, b, paired_seeds=True)
     assert (diff["low"], diff["high"]) == pytest.approx((ref["low"], ref["high"]))
     text = markdown(summary)
-    assert "| PullCube | test | wmrl − bc_nostate | 0, 1, 2 (each RL seed with the bc_nostate policy it started from (seed 0)) |" in text
-    assert "0 (each RL seed with the bc_nostate policy" in markdown(summarize([initial, wmrl[0]]))  # said even for RL seed 0 alone
+    assert "| PullCube | test | wmrl − bc_nostate | 0, 1, 2 (each RL seed with bc_nostate seed 0, the policy it started from) |" in text
+    assert "0 (each RL seed with bc_nostate seed 0" in markdown(summarize([initial, wmrl[0]]))  # said even for RL seed 0 alone
     # without the initial policy's result (or a record of the base) there is nothing to pair with
     assert not [d for d in summarize([other_bc, *wmrl])["differences"] if d["arms"][0] == "wmrl"]
     bare = [{k: v for k, v in r.items() if k != "base"} for r in wmrl]
