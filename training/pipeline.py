@@ -164,12 +164,15 @@ class Manifest:
         self.save()
         return entry
 
-    def stale(self, name: str, config: dict | None = None, inputs: dict | None = None) -> str:
-        """Why the entry of ``name`` cannot be used as it is ('' when it can): never recorded, its
-        file gone or changed, made with another config (when given) or from other inputs (when given)."""
+    def stale(self, name: str, config: dict | None = None, inputs: dict | None = None, path: str | Path | None = None) -> str:
+        """Why the entry of ``name`` cannot be used as it is ('' when it can): never recorded, recorded
+        at another ``path`` (when given), its file gone or changed, made with another config (when
+        given) or from other inputs (when given)."""
         entry = self.entries.get(name)
         if entry is None:
             return "not recorded"
+        if path is not None and str(path) != entry["path"]:
+            return f"it was recorded at {entry['path']}, not {path}"
         path = Path(entry["path"])
         if not path.exists():
             return f"{path} is gone"
@@ -183,9 +186,9 @@ class Manifest:
             return f"its inputs changed ({', '.join(changed)})"
         return ""
 
-    def current(self, name: str, config: dict | None = None, inputs: dict | None = None) -> bool:
+    def current(self, name: str, config: dict | None = None, inputs: dict | None = None, path: str | Path | None = None) -> bool:
         """Whether ``name`` is recorded and :meth:`stale` finds nothing; says why it is not when it was recorded."""
-        why = self.stale(name, config, inputs)
+        why = self.stale(name, config, inputs, path)
         if why and why != "not recorded":
             print(f"[pipeline] {name} is made again: {why}", flush=True)
         return not why
@@ -291,7 +294,7 @@ def collect(preset: PipelinePreset, data: Path, work: Path, manifest: Manifest |
     for r in recordings(preset):
         check_seeds(r.purpose, r.seed, r.episodes)
         path, config = data / r.task / f"{r.name}.h5", r.config(preset.image_size)
-        if manifest.current(r.artefact, config):
+        if manifest.current(r.artefact, config, path=path):
             continue
         why = recording_mismatch(path, r, preset.image_size) if path.exists() else "missing"
         if why and path.exists() and r.artefact not in manifest.pending:
@@ -624,10 +627,10 @@ def assemble(preset: PipelinePreset, data: Path, work: Path, out: Path, seed: in
     encoder = encoder or build_encoder(encoder_spec(preset))
     spec, first = EncoderSpec.of(encoder), seed == preset.seeds[0]
     names = pack_artefacts(m, seed, first)
-    config = {"out": str(out), "preset": asdict(preset), "encoder": spec.to_dict(), "fingerprint": encoder.fingerprint,
+    config = {"preset": asdict(preset), "encoder": spec.to_dict(), "fingerprint": encoder.fingerprint,
               "latent_map_points": preset.latent_map_points if with_map else 0}
     inputs = m.sha("splits", *names.values(), *(r.artefact for r in recordings(preset)))
-    if m.current(f"pack/seed{seed}", config, inputs):
+    if m.current(f"pack/seed{seed}", config, inputs, path=out):
         print(f"[pipeline] pack/seed{seed} in {out} is current: kept", flush=True)
         return m.entries[f"pack/seed{seed}"]
     folder = lambda model: m.require(names[model]).parent  # noqa: E731  (checked against its recorded sha256)

@@ -227,6 +227,7 @@ def test_manifest_says_why_an_artefact_is_made_again(tmp_path, capsys):
     assert reread.stale("model", {"steps": 40}) == "its config changed (steps)"
     assert reread.stale("model", inputs={"splits": "def"}) == "its inputs changed (splits)"
     assert reread.stale("other") == "not recorded"
+    assert reread.stale("model", path=tmp_path / "elsewhere.bin") == f"it was recorded at {tmp_path / 'model.bin'}, not {tmp_path / 'elsewhere.bin'}"
     (tmp_path / "model.bin").write_bytes(b"other weights")
     assert not reread.current("model")
     assert "model is made again: " in capsys.readouterr().out
