@@ -186,7 +186,8 @@ def test_interpolate(client, mode, path):
     with Image.open(gif) as im:
         assert im.format == "GIF" and im.n_frames == 10  # 6 points there and back
     assert pixels(strip).shape[0] > pixels(at_alpha).shape[0] // 2
-    assert "ρ" in text and json.loads(fig["plot"])["data"]
+    # every ρ is reported (its value against the library's: tests/app/test_property_views.py)
+    assert len(re.findall(r"ρ = (?:-?\d\.\d\d|undefined)", text)) == 3 and json.loads(fig["plot"])["data"]
 
 
 @pytest.mark.parametrize("override, message", [({13: 2.0}, "greater than maximum"), ({11: 1}, "less than minimum"),
@@ -213,9 +214,25 @@ def test_latent_map_with_my_pair_and_a_selected_point(client):
         client.predict("task", 10_000, api_name="/umap")
 
 
-def test_evaluate(client):
+def test_evaluate(client, tiny_pack, episodes):
     state_free = client.predict(["synthetic-0", "synthetic-1"], 2, 0, [1, 3], False, "psnr", api_name="/evaluate")
     summary, table, chart = state_free
+    # the rows that draw no noise hold the library's numbers for the same episodes and protocol (2 chunks from frame 0)
+    from rla import ModelPack
+    from rla.data import ChunkEvalSet
+    from rla.evaluation import evaluate_pack
+    from rla.labels import METRICS
+    from tests.app.tiny import CHUNK
+
+    evalset = ChunkEvalSet(episodes[:2], num_chunks=2, chunk=CHUNK, start=0)
+    library = evaluate_pack(ModelPack.load(tiny_pack), [evalset[i] for i in range(len(evalset))], rla_steps=(1,), cost=False)
+    rows = {row[0]: row for row in table["data"]}
+    for method, label in [("regression", "regression"), ("copy", "copy (floor)")]:
+        for key, metric in METRICS.items():
+            value = library["methods"][method]["final"].get(key)
+            if value is not None and metric.title in table["headers"]:
+                shown = float(str(rows[label][table["headers"].index(metric.title)]).split(" [")[0])
+                assert shown == pytest.approx(value, rel=5e-3, abs=1e-6), (method, key)
     assert "episodes: 2, windows: 2 · 2 chunks" in summary
     methods = [row[0] for row in table["data"]]
     assert methods[:7] == ["RLA-WM @1", "RLA-WM @1 zero", "RLA-WM @1 mean8", "RLA-WM @3", "RLA-WM @3 zero", "RLA-WM @3 mean8", "regression"]
