@@ -156,8 +156,8 @@ def plan_costs(best: list[float], elite: list[float], mean: list[float], plan_co
     fig.add_trace(go.Scatter(x=it, y=best, mode="lines+markers", name="best candidate", line=dict(color=colour)))
     fig.add_trace(go.Scatter(x=[it[0], it[-1]], y=[plan_cost, plan_cost], mode="lines", name="the plan",
                              line=dict(color="#e11d48", dash="dash")))
-    fig.update_layout(**{**_LAYOUT, "height": 280, "legend": dict(orientation="h", yanchor="top", y=-0.25, x=0),
-                         "margin": dict(l=55, r=20, t=30, b=80)},
+    fig.update_layout(**{**_LAYOUT, "height": 320, "legend": dict(orientation="h", yanchor="top", y=-0.32, x=0),
+                         "margin": dict(l=55, r=20, t=30, b=120)},  # the legend wraps in a narrow panel: below the axis title
                       xaxis=dict(title="CEM iteration", tickvals=it), yaxis=dict(title="token distance to the goal ↓"))
     return fig
 

@@ -37,7 +37,9 @@ INTRO = """Give the world model a **start** and a **goal** image and let it find
 cross-entropy method imagines many action sequences (one action held per chunk), keeps the few whose imagined
 final frame is closest to the goal (token distance), refits its guess to them and repeats. Compare world models
 as planners: a model that imagines the effect of actions well finds better plans. For example episodes, press
-**Execute in the simulator** to run the plan in ManiSkill from the episode's own start and see what really happens."""
+**Execute in the simulator** to run the plan in ManiSkill from the episode's own start and see what really happens.
+On the planning benchmark (`docs/planning.md` in the repository) **no world model of the default pack
+plans better than a random plan**: the plans move the arm towards its pose in the goal image but rarely touch the cube."""
 
 
 class Simulators:
