@@ -19,6 +19,7 @@ sees only the residual, std and value parameters; PPO, GAE, the clipped objectiv
 stop and the advantage normalisation are SB3's. Checkpoints are ours (safetensors + JSON).
 """
 # No `from __future__ import annotations`: the Hub mixin reads the `config` annotation.
+import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
@@ -28,6 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from rla.hub import HubModule
+from rla.imagined_env import ImaginedCore
 from rla.policy import Policy, PolicyConfig
 from rla.policy.model import _batched
 
@@ -146,6 +148,51 @@ def load_any_policy(path) -> nn.Module:
     if cfg.is_file() and "residual_scale" in json.loads(cfg.read_text()):
         return WMRLPolicy.load(path)
     return Policy.load(path)
+
+
+@torch.no_grad()
+def imagined_comparison(world_model, wmrl, recording, t0: int, config, *, seed: int = 0, to_images=None,
+                        action_low: float = -1.0, action_high: float = 1.0) -> dict:
+    """The initial policy (``wmrl.base``) and the WMRL policy, each acting on its own imagined state from frame ``t0``.
+
+    Both run in one :class:`rla.imagined_env.ImaginedCore` of two envs seeded alike, so the world
+    model draws the same noise for both at every chunk-step and only the actions differ. Each
+    policy acts with its mean action (the executed part of its chunk) on the tokens of its own
+    imagined frame. The episode ends when the recording has no room for another step or after
+    ``config.max_chunk_steps``.
+
+    Returns ``t`` (recording time after each chunk), ``reward`` / ``tokens`` / ``frames`` /
+    ``actions`` per policy (``initial``, ``wmrl``) and chunk, ``residual`` (WMRL's mean
+    |residual| per chunk, normalised action units) and ``seconds``.
+    """
+    start = time.perf_counter()
+    e = config.actions_per_step
+    if not 0 <= t0 <= recording.num_steps - e:
+        raise ValueError(f"start frame {t0} leaves no room for a step of {e} actions (the episode has {recording.num_steps})")
+    core = ImaginedCore(world_model, [recording], 2, config, action_low=action_low, action_high=action_high, seeds=[seed, seed])
+    core.start(0, 0, t0)
+    core.start(1, 0, t0)
+    names = ("initial", "wmrl")
+    out = {"t0": t0, "t": [], "residual": [], **{k: {n: [] for n in names} for k in ("reward", "tokens", "frames", "actions")}}
+    wmrl.eval()
+    for _ in range(config.max_chunk_steps):
+        z = core.observe()  # (2, N, D): the initial policy's imagined state, then WMRL's
+        a_initial = wmrl.base.predict_chunk({"tokens": z[:1]})[:, :e]  # (1, E, A)
+        a_wmrl = wmrl.predict_chunk({"tokens": z[1:]})[:, :e]
+        out["residual"].append(float(wmrl.residual(wmrl.features({"tokens": z[1:]})).abs().mean()))
+        _, reward, terminated, truncated, info = core.step(torch.cat([a_initial, a_wmrl]))
+        frames = to_images(core.z) if to_images is not None else None
+        for i, n in enumerate(names):
+            out["reward"][n].append(float(reward[i]))
+            out["tokens"][n].append(core.z[i].clone())
+            out["actions"][n].append((a_initial if i == 0 else a_wmrl)[0].clone())
+            if frames is not None:
+                out["frames"][n].append(np.asarray(frames[i]))
+        out["t"].append(int(info["t"][0]))
+        if terminated[0] or truncated[0]:
+            break
+    out["seconds"] = time.perf_counter() - start
+    return out
 
 
 # ---- stable-baselines3 -------------------------------------------------------------------------------

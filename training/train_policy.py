@@ -77,7 +77,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def arm_name(args, trunk: str) -> str:
     if args.arm:
         return args.arm
-    return ("wam" if args.rla_weight > 0 else "bc") + ("_resnet18" if trunk == "resnet18" else "")
+    return ("wam" if args.rla_weight > 0 else "bc") + ("_resnet18" if trunk == "resnet18" else "") + ("" if args.state else "_nostate")
 
 
 def load_task_episodes(paths, task: str, any_seeds: bool = False) -> list:

@@ -278,53 +278,6 @@ def wmrl_env_config(folder: str | Path, execute: int):
     return replace(config, max_chunk_steps=MAX_IMAGINED_CHUNKS, observation="tokens")
 
 
-@torch.no_grad()
-def imagined_comparison(world_model, wmrl, recording, t0: int, config, *, seed: int = 0, to_images=None,
-                        action_low: float = -1.0, action_high: float = 1.0) -> dict:
-    """The initial policy (``wmrl.base``) and the WMRL policy, each acting on its own imagined state from frame ``t0``.
-
-    Both run in one :class:`rla.imagined_env.ImaginedCore` of two envs seeded alike, so the world
-    model draws the same noise for both at every chunk-step and only the actions differ. Each
-    policy acts with its mean action (the executed part of its chunk) on the tokens of its own
-    imagined frame. The episode ends when the recording has no room for another step or after
-    ``config.max_chunk_steps``.
-
-    Returns ``t`` (recording time after each chunk), ``reward`` / ``tokens`` / ``frames`` /
-    ``actions`` per policy (``initial``, ``wmrl``) and chunk, ``residual`` (WMRL's mean
-    |residual| per chunk, normalised action units) and ``seconds``.
-    """
-    from rla.imagined_env import ImaginedCore
-
-    start = time.perf_counter()
-    e = config.actions_per_step
-    if not 0 <= t0 <= recording.num_steps - e:
-        raise ValueError(f"start frame {t0} leaves no room for a step of {e} actions (the episode has {recording.num_steps})")
-    core = ImaginedCore(world_model, [recording], 2, config, action_low=action_low, action_high=action_high, seeds=[seed, seed])
-    core.start(0, 0, t0)
-    core.start(1, 0, t0)
-    names = ("initial", "wmrl")
-    out = {"t0": t0, "t": [], "residual": [], **{k: {n: [] for n in names} for k in ("reward", "tokens", "frames", "actions")}}
-    wmrl.eval()
-    for _ in range(config.max_chunk_steps):
-        z = core.observe()  # (2, N, D): the initial policy's imagined state, then WMRL's
-        a_initial = wmrl.base.predict_chunk({"tokens": z[:1]})[:, :e]  # (1, E, A)
-        a_wmrl = wmrl.predict_chunk({"tokens": z[1:]})[:, :e]
-        out["residual"].append(float(wmrl.residual(wmrl.features({"tokens": z[1:]})).abs().mean()))
-        _, reward, terminated, truncated, info = core.step(torch.cat([a_initial, a_wmrl]))
-        frames = to_images(core.z) if to_images is not None else None
-        for i, n in enumerate(names):
-            out["reward"][n].append(float(reward[i]))
-            out["tokens"][n].append(core.z[i].clone())
-            out["actions"][n].append((a_initial if i == 0 else a_wmrl)[0].clone())
-            if frames is not None:
-                out["frames"][n].append(np.asarray(frames[i]))
-        out["t"].append(int(info["t"][0]))
-        if terminated[0] or truncated[0]:
-            break
-    out["seconds"] = time.perf_counter() - start
-    return out
-
-
 def comparison_picture(result: dict, start_frame: np.ndarray, recorded: list[np.ndarray | None], tile: int = 96) -> np.ndarray:
     """Rows: the initial policy's imagined frames, WMRL's, the recorded ones; one column per chunk after the start."""
     cols = [f"start · t={result['t0']}"] + [f"{i + 1} · t={t}" for i, t in enumerate(result["t"])]  # chunk · time (fits a tile)
@@ -379,7 +332,7 @@ def run_imagined(pack, features, episode, folder: str | Path, t0: int, seed: int
     """Everything the WMRL view shows for one start: the picture, the reward plot, the summary (and the raw result)."""
     from rla.encoders.base import resize_uint8
     from rla.imagined_env import Recording
-    from rla.wmrl import WMRLPolicy
+    from rla.wmrl import WMRLPolicy, imagined_comparison
 
     wmrl = load_policy(str(folder))
     if not isinstance(wmrl, WMRLPolicy):

@@ -192,13 +192,13 @@ def test_no_wmrl_policy_is_said_plainly(tmp_path, pack, episodes):
 
 
 def test_imagined_rollouts_share_the_noise_and_only_the_residual_tells_them_apart(tmp_path, pack, episodes):
-    from rla.wmrl import load_any_policy
+    from rla.wmrl import imagined_comparison, load_any_policy
 
     rec = recording(pack, episodes[0])  # 30 actions
     same = load_any_policy(save_wmrl(tmp_path / "a", pack, episodes))  # residual 0: WMRL acts as its initial policy
     config = tab.wmrl_env_config(tmp_path / "a" / "PullCube" / "wmrl" / "seed0", E)
     assert config.euler_steps == 2 and config.max_chunk_steps == tab.MAX_IMAGINED_CHUNKS  # the env it trained in, 6 chunks
-    r = tab.imagined_comparison(pack.world_model, same, rec, 0, config, seed=3, to_images=pack.to_images)
+    r = imagined_comparison(pack.world_model, same, rec, 0, config, seed=3, to_images=pack.to_images)
     assert r["t"] == [4, 8, 12, 16, 20, 24]  # truncated after 6 chunks
     for a, b in zip(r["tokens"]["initial"], r["tokens"]["wmrl"]):
         assert torch.equal(a, b)  # same actions, same noise: the same imagined frames
@@ -208,7 +208,7 @@ def test_imagined_rollouts_share_the_noise_and_only_the_residual_tells_them_apar
     assert r["frames"]["wmrl"][0].shape == (64, 64, 3) and r["frames"]["wmrl"][0].dtype == np.uint8
 
     moved = load_any_policy(save_wmrl(tmp_path / "b", pack, episodes, residual=10.0))  # tanh saturates: residual = +0.1
-    r2 = tab.imagined_comparison(pack.world_model, moved, rec, 18, config, seed=3, to_images=pack.to_images)
+    r2 = imagined_comparison(pack.world_model, moved, rec, 18, config, seed=3, to_images=pack.to_images)
     assert r2["t"] == [22, 26, 30]  # the recording ends: terminated after 3 chunks
     assert r2["residual"] == pytest.approx([0.1] * 3)
     diff = r2["actions"]["wmrl"][0] - r2["actions"]["initial"][0]  # the first chunk: same state, so the residual alone
@@ -216,7 +216,7 @@ def test_imagined_rollouts_share_the_noise_and_only_the_residual_tells_them_apar
                                rtol=1e-4, atol=1e-5)
     assert r2["reward"]["wmrl"] != r2["reward"]["initial"]
     with pytest.raises(ValueError, match="no room"):
-        tab.imagined_comparison(pack.world_model, moved, rec, 27, config, to_images=pack.to_images)
+        imagined_comparison(pack.world_model, moved, rec, 27, config, to_images=pack.to_images)
 
 
 def test_run_imagined_draws_the_rollouts_the_rewards_and_a_summary_fast(tmp_path, pack, episodes):

@@ -94,6 +94,7 @@ def test_an_interrupted_no_state_run_resumes_bit_identical(recorded, tiny_pack, 
     assert json.loads((out / "checkpoint" / "progress.json").read_text())["step"] == 2
     report = train(tiny_pack, recorded, out, tmp_path, *args)  # the same command continues from step 2
     assert report["train"]["steps"] == 4 and Policy.load(out).config.state_dim == 0
+    assert report["arm"] == "bc_nostate"  # not "bc": the two arms must not be pooled
     for name in ("model.safetensors", "checkpoint/model.safetensors"):
         whole, resumed = load_file(str(tmp_path / "whole" / name)), load_file(str(out / name))
         assert whole.keys() == resumed.keys(), name
