@@ -293,6 +293,17 @@ def sb3_classes() -> dict:
             self._finished: list[tuple[float, int]] = []
             self._rewards: list[float] = []
 
+        def seed(self, seed: int | None = None) -> list[int]:
+            """Env ``i`` gets a seed drawn from ``SeedSequence([seed, i])``, applied at the next reset.
+
+            SB3's default (``seed + i``) would give run seed 1 the very env streams of run seed 0
+            shifted by one env, so different RL seeds would share almost all starts and noise.
+            """
+            if seed is None:
+                seed = int(np.random.randint(0, np.iinfo(np.uint32).max, dtype=np.uint32))
+            self._seeds = [int(np.random.SeedSequence([int(seed), i]).generate_state(1)[0]) for i in range(self.num_envs)]
+            return self._seeds
+
         def reset(self):
             seeded = [i for i, s in enumerate(self._seeds) if s is not None]
             if seeded:

@@ -56,9 +56,9 @@ def test_wmrl_policy_starts_as_its_base_and_round_trips(pack, recs, tmp_path):
 
 def test_vec_env_autoresets_and_marks_time_limits(pack, recs):
     venv = sb3_classes()["vec_env"](ImaginedCore.from_pack(pack, recs, 3, env_config(max_chunk_steps=2)))
-    venv.seed(4)
+    seeds = venv.seed(4)
     obs = venv.reset()
-    assert obs.shape == (3, *venv.observation_space.shape) and list(venv.core.seeds) == [4, 5, 6]
+    assert obs.shape == (3, *venv.observation_space.shape) and list(venv.core.seeds) == seeds
     finished = []
     for _ in range(4):
         obs, reward, done, infos = venv.step(np.zeros((3, E, 4), np.float32))
@@ -75,6 +75,14 @@ def test_vec_env_autoresets_and_marks_time_limits(pack, recs):
             finished.append(info)
     assert len(finished) >= 3 and any(f["TimeLimit.truncated"] for f in finished)
     assert venv.pop_finished()["episodes"] == len(finished) and venv.pop_finished()["episodes"] == 0
+
+
+def test_run_seeds_give_the_envs_unrelated_streams(pack, recs):
+    """SB3's default (seed + i) would hand run seed 1 the streams of run seed 0 shifted by one env."""
+    venv = sb3_classes()["vec_env"](ImaginedCore.from_pack(pack, recs, 4, env_config()))
+    first, second = venv.seed(0), venv.seed(1)
+    assert len(set(first)) == 4 and not set(first) & set(second)
+    assert venv.seed(0) == first  # and the same run seed gives the same streams
 
 
 def run_train(pack, policy, recs, out, iterations, **kw):
