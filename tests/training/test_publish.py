@@ -411,3 +411,22 @@ def test_the_shipped_seed0_policies_publish(tmp_path):
     card = (tmp_path / "repo" / "README.md").read_text()
     sha = json.loads((shipped / "wam" / "seed0" / "train.json").read_text())["pack_autoencoder_sha256"]
     assert f"`{sha}`" in card and "| PullCube | test | wam | 0 | 100 |" in card
+
+
+def test_empty_buffers_older_stateless_files_kept_do_not_block_but_extra_values_do(tmp_path):
+    """Policies trained without qpos before the fix stored empty state_mean/state_std: they load (the hook
+    drops them) and publish; a stored tensor with values the model lacks is still refused."""
+    from safetensors.torch import load_file, save_file
+
+    data = tmp_path / "data"
+    _write_recording(data)
+    folder = tmp_path / "PullCube" / "bc_nostate" / "seed0"
+    _save_policy(folder, "bc", 0, 0.0, data, state_dim=0)
+    weights = folder / "model.safetensors"
+    stored = load_file(str(weights))
+    save_file({**stored, "state_mean": torch.zeros(0), "state_std": torch.ones(0)}, str(weights), metadata={"format": "pt"})
+    model = Policy.load(folder)
+    assert publish.bit_exact_problems(model, weights, "x") == []
+    save_file({**stored, "state_mean": torch.zeros(2)}, str(weights), metadata={"format": "pt"})
+    assert any("state_mean is in model.safetensors but not in the loaded model" in p
+               for p in publish.bit_exact_problems(model, weights, "x"))
