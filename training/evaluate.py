@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from rla.encoders import EncoderWeightsError
 from rla.evaluation import EvalConfig, evaluate_packs
 from rla.metrics import load_lpips
 from rla.pack import ModelPack
@@ -75,12 +76,17 @@ def main(argv=None) -> dict:
     parser.add_argument("--reported", default="rla@10", help="the RLA-WM row named as the method before the run")
     parser.add_argument("--extra", nargs="*", default=[], help="NAME=FOLDER: more deterministic baselines (first seed only)")
     parser.add_argument("--lpips-weights", default=None, help="AlexNet weights file (alexnet-owt-7be5be79.pth) for LPIPS")
+    parser.add_argument("--encoder-weights", default=None,
+                        help="a local weight file or folder for the packs' timm encoder (default: HF cache, then Hub)")
     parser.add_argument("--cache", type=Path, default=None, help="keep each pack's per-window scores here; a rerun reuses them")
     parser.add_argument("--no-cost", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    packs = [ModelPack.load(p) for p in args.pack]
+    try:
+        packs = [ModelPack.load(p, encoder_weights=args.encoder_weights) for p in args.pack]
+    except EncoderWeightsError as err:  # a message, not a traceback (training.common.cli)
+        raise SystemExit(str(err)) from err
     for item in args.extra:
         name, _, folder = item.partition("=")
         from rla.baselines import RegressionWorldModel

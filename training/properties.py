@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from rla.autoencoder import RLAAutoencoder
+from rla.encoders import EncoderWeightsError
 from rla.horizons import AUTOENCODER_K_RANGE
 from rla.labels import PATH_LABELS
 from rla.metrics import moving_tokens
@@ -118,11 +119,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates per CI")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="feature cache folder")
+    parser.add_argument("--encoder-weights", default=None,
+                        help="a local weight file or folder for the pack's timm encoder (default: HF cache, then Hub)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    pack = ModelPack.load(args.pack)
+    try:
+        pack = ModelPack.load(args.pack, encoder_weights=args.encoder_weights)
+    except EncoderWeightsError as err:  # a message, not a traceback (training.common.cli)
+        raise SystemExit(str(err)) from err
     episodes, note = held_out_episodes(pack, args.data)
     cache = FeatureCache(args.cache)
     tokens = [cache.episode_tokens(e, pack.encoder).half() for e in episodes]  # exact (the cache stores float16), half the memory
@@ -216,4 +222,6 @@ def render(r: dict) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    from training.common import cli
+
+    cli(main)
