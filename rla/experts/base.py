@@ -33,7 +33,13 @@ class Command:
 
 
 def quat_to_matrix(q: torch.Tensor) -> torch.Tensor:
-    """wxyz quaternions ``(B, 4)`` → rotation matrices ``(B, 3, 3)``."""
+    """wxyz quaternions ``(B, 4)`` → rotation matrices ``(B, 3, 3)``.
+
+    Kept on purpose instead of ManiSkill's ``rotation_conversions.quaternion_to_matrix``: that one
+    differs by 1–3 ulp on about half of all unit quaternions, which the simulator amplifies in
+    closed loop (PushT picks another push), so the recorded datasets would no longer repeat seed
+    for seed. A swap measured against this code is on branch ``helper/experts-library-pose``.
+    """
     q = q / q.norm(dim=-1, keepdim=True)
     w, x, y, z = q.unbind(-1)
     return torch.stack(
