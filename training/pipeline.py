@@ -701,17 +701,20 @@ def main(argv=None) -> None:
     parser.add_argument("--holdout-task", default=None, help="task left out of the extra autoencoder ('none' skips it)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds (default: the preset's)")
     parser.add_argument("--until", choices=("collect", "train", "assemble", "all"), default="all", help="stop after this stage")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="torch threads of assemble, evaluate and properties (training jobs: one each); 1 on a busy machine")
     args = parser.parse_args(argv)
     preset, start = configured_preset(args), time.time()
-    if args.encoder_weights and args.until == "all":
-        raise SystemExit("training.evaluate and training.properties load the pack's encoder from the Hugging Face cache and take no "
-                         "--encoder-weights yet: build the pack with --until assemble, or let the weights be downloaded into the "
-                         "cache once (leave --encoder-weights out)")
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     from rla import build_encoder
+    from rla.encoders import EncoderWeightsError
     from training.common import encoder_spec
 
-    encoder = build_encoder(encoder_spec(preset), weights=args.encoder_weights)  # wrong name, size or weights fail here, before any work
+    try:  # wrong name, size or weights fail here, before any work
+        encoder = build_encoder(encoder_spec(preset), weights=args.encoder_weights)
+    except EncoderWeightsError as err:
+        raise SystemExit(str(err)) from err
+    weights = ["--encoder-weights", str(args.encoder_weights)] if args.encoder_weights else []  # evaluate and properties load the packs with them
     manifest = Manifest.of(args.work)
     timing_file = args.work / "timing.json"
     timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
@@ -748,8 +751,11 @@ def main(argv=None) -> None:
     evaluation = args.work / "evaluation.json"
     eval_args = ["--stride", str(preset.eval_stride), "--reported", preset.reported, *later_seed_steps(preset)]
     results = evaluate.main(["--pack", *pack_paths, "--data", str(args.data), "--out", str(evaluation), "--markdown", str(args.results),
-                             *eval_args, "--extra", f"regression_matched={matched}", "--cache", str(args.work / "eval_cache")])
-    manifest.record("evaluation", evaluation, "evaluate", config={"split": "test", "args": eval_args, "markdown": str(args.results)},
+                             *eval_args, "--extra", f"regression_matched={matched}", "--cache", str(args.work / "eval_cache"), *weights,
+                             "--threads", str(args.threads)])
+    weights_sha = encoder_weights_sha256(preset.encoder, args.encoder_weights)
+    manifest.record("evaluation", evaluation, "evaluate", config={"split": "test", "args": eval_args, "markdown": str(args.results),
+                                                                  "encoder_weights_sha256": weights_sha},
                      inputs=manifest.sha(*(f"pack/seed{s}" for s in preset.seeds), "regression_matched"))
     stage("evaluate", t0, c0)
     summary = {k: v for k, v in results.items() if k != "methods"}
@@ -761,8 +767,8 @@ def main(argv=None) -> None:
     holdout = ["ae_holdout"] if preset.holdout_task else []
     extra = ["--holdout-ae", str(manifest.require("ae_holdout").parent), "--holdout-task", preset.holdout_task] if holdout else []
     report = args.results.parent / "properties.md"
-    properties.main(["--pack", pack_paths[0], "--data", str(args.data), "--out", str(report), *extra])
-    manifest.record("properties", report, "properties", config={"holdout_task": preset.holdout_task},
+    properties.main(["--pack", pack_paths[0], "--data", str(args.data), "--out", str(report), *extra, *weights, "--threads", str(args.threads)])
+    manifest.record("properties", report, "properties", config={"holdout_task": preset.holdout_task, "encoder_weights_sha256": weights_sha},
                      inputs=manifest.sha(f"pack/seed{preset.seeds[0]}", *holdout))
     stage("properties", t0, c0)
     from training import timing as timing_report

@@ -1,6 +1,7 @@
 """The whole chain on the tiny preset: collect (real renderer) → train → pack → evaluate; the same
 command on a timm ViT (synthetic recordings); the manifest that hands artefacts from stage to stage."""
 import json
+import math
 import re
 from pathlib import Path
 
@@ -126,11 +127,12 @@ def test_long_jobs_start_first_and_dependencies_come_before_their_users(tmp_path
         assert all(position[d] < position[job.name] for d in job.deps), job.name
 
 
-@pytest.mark.slow  # 7 tiny training processes, then one again: 1 CPU-minute, several wall minutes on 2 busy cores
-def test_a_timm_vit_pack_in_one_command(tmp_path, monkeypatch):
+@pytest.mark.slow  # 7 tiny training processes, evaluate and properties, then one again: about a CPU-minute, several wall minutes
+def test_a_timm_vit_pack_in_one_command(tmp_path, monkeypatch, capsys):
     """``--encoder NAME --encoder-weights PATH --image-size PX``: the same command builds a pack on a
-    timm ViT, with the RGB decoder it needs; the pack loads and predicts. Rerun, it trains nothing;
-    with one model file changed, it makes that one again and nothing else."""
+    timm ViT, with the RGB decoder it needs, and evaluates it (the weights handed on to evaluate and
+    properties); the pack loads and predicts. Rerun, it trains nothing; with one model file changed,
+    it makes that one again and nothing else."""
     monkeypatch.setenv("RLA_CACHE", str(tmp_path / "cache"))
     import training.common
 
@@ -141,8 +143,9 @@ def test_a_timm_vit_pack_in_one_command(tmp_path, monkeypatch):
     weights = save_tiny_vit(tmp_path / "vit.safetensors")
     write_planned_recordings(tmp_path / "data", pipeline.PRESETS["tiny"])
     command = ["--preset", "tiny", "--encoder", TIMM_VIT, "--encoder-weights", str(weights), "--image-size", "64",
-               "--out", str(tmp_path / "pack"), "--data", str(tmp_path / "data"), "--work", str(tmp_path / "work"), "--until", "assemble"]
-    pipeline.main(command)
+               "--out", str(tmp_path / "pack"), "--data", str(tmp_path / "data"), "--work", str(tmp_path / "work"),
+               "--results", str(tmp_path / "docs" / "results.md"), "--threads", "1"]  # 2 threads on 2 busy cores: 20x the CPU time
+    pipeline.main(command)  # every stage
     pack = ModelPack.load(tmp_path / "pack", encoder_weights=weights)
     assert (pack.info.encoder.kind, pack.info.encoder.name, pack.info.encoder.image_size) == ("timm", TIMM_VIT, 64)
     assert pack.encoder.fingerprint == f"timm:{TIMM_VIT}@sha256-{file_sha256(weights)[:12]}:64px" and pack.rgb_decoder is not None
@@ -156,7 +159,8 @@ def test_a_timm_vit_pack_in_one_command(tmp_path, monkeypatch):
     # the manifest: what was trained, on which episodes, with which config and budget, from which inputs
     artefacts = json.loads((tmp_path / "work" / "manifest.json").read_text())["artefacts"]
     jobs = {"autoencoder0", "rla0", "regression0", "token_flow0", "regression_matched", "rgb_decoder"}
-    assert set(artefacts) == jobs | {"splits", "pack/seed0"} | {r.artefact for r in pipeline.recordings(pipeline.PRESETS["tiny"])}
+    assert set(artefacts) == (jobs | {"splits", "pack/seed0", "evaluation", "properties"}
+                              | {r.artefact for r in pipeline.recordings(pipeline.PRESETS["tiny"])})
     rgb = artefacts["rgb_decoder"]
     assert rgb["sha256"] == file_sha256(tmp_path / "pack" / "rgb_decoder" / "model.safetensors")
     assert pack.info.manifest["models"]["rgb_decoder"]["sha256"] == rgb["sha256"]
@@ -169,14 +173,43 @@ def test_a_timm_vit_pack_in_one_command(tmp_path, monkeypatch):
     assert artefacts["rla0"]["inputs"]["autoencoder0"] == artefacts["autoencoder0"]["sha256"]
     assert artefacts["regression_matched"]["config"]["steps"] == "matched" and artefacts["regression_matched"]["budget"]["steps"] > 0
     assert artefacts["pack/seed0"]["inputs"]["rgb_decoder"] == rgb["sha256"]
+    # evaluate and properties loaded the pack with the same weights: their outputs are in the manifest, and numbers
+    for name in ("evaluation", "properties"):
+        entry = artefacts[name]
+        assert entry["inputs"]["pack/seed0"] == artefacts["pack/seed0"]["sha256"]
+        assert entry["config"]["encoder_weights_sha256"] == file_sha256(weights)
+    evaluation = json.loads(Path(artefacts["evaluation"]["path"]).read_text())
+    assert evaluation["protocol"]["episode_ids"] == pack.splits.test and evaluation["protocol"]["windows"] == 3
+    for method in ("rla@10 mean8", "regression", "token_flow", "copy"):
+        ci = evaluation["methods"][method]["ci"]  # one test episode, one seed: a mean, no interval
+        for metric in ("token_l1_moving", "psnr", "ssim"):  # images: the RGB decoder's, from the ViT's tokens
+            assert isinstance(ci[metric]["mean"], float) and math.isfinite(ci[metric]["mean"]), (method, metric, ci[metric])
+    properties = json.loads(Path(artefacts["properties"]["path"]).with_suffix(".json").read_text())
+    assert properties["episodes"] == 1 and properties["predictive"]["pairs"] > 0
+    for name in ("autoencoder", "copy"):
+        mean = properties["predictive"]["means"]["l1_moving"][name]["mean"]
+        assert isinstance(mean, float) and math.isfinite(mean) and mean > 0, (name, mean)
+    assert all(math.isfinite(s["error"]["mean"]) for s in properties["temporal_topology"]["paths"].values())
+    # without the weight file they name, both refuse with its path: a message and exit 2, not a traceback
+    from training import evaluate, properties
+    from training.common import cli
+
+    missing = ["--encoder-weights", str(tmp_path / "no_such_vit.safetensors")]
+    common = ["--pack", str(tmp_path / "pack"), "--data", str(tmp_path / "data")]
+    for main, args in ((evaluate.main, [*common, "--out", str(tmp_path / "e.json"), *missing]),
+                       (properties.main, [*common, "--out", str(tmp_path / "p.md"), *missing])):
+        with pytest.raises(SystemExit) as exited:
+            cli(lambda main=main, args=args: main(args))
+        assert exited.value.code == 2
+        assert re.search(r"error: encoder weights not found: .*no_such_vit\.safetensors", capsys.readouterr().err)
     # resume: nothing is trained again; a model file that is not the recorded one is made again, alone
     logs = {p.stem: p.stat().st_mtime_ns for p in (tmp_path / "work" / "logs").iterdir()}
     assert set(logs) == jobs | extended
-    pipeline.main(command)
+    pipeline.main([*command, "--until", "assemble"])
     assert {p.stem: p.stat().st_mtime_ns for p in (tmp_path / "work" / "logs").iterdir()} == logs
     token_flow = Path(artefacts["token_flow0"]["path"])
     token_flow.write_bytes(b"not the recorded model")
-    pipeline.main([*command[:-1], "train"])
+    pipeline.main([*command, "--until", "train"])
     again = {p.stem for p in (tmp_path / "work" / "logs").iterdir() if p.stat().st_mtime_ns != logs[p.stem]}
     assert again == {"token_flow0"}
     after = json.loads((tmp_path / "work" / "manifest.json").read_text())["artefacts"]
@@ -250,3 +283,4 @@ def test_matched_steps_read_the_recorded_budgets(tmp_path):
     assert matched_steps(manifest, [0, 5]) == round(150 / 2.0)  # seeds not recorded are left out
     with pytest.raises(SystemExit, match="no seed of \\[5\\]"):
         matched_steps(manifest, [5])
+
