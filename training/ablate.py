@@ -9,13 +9,19 @@ steps as one sample, zero noise and the mean of 8 samples, 3 noise seeds. Each v
 compared with the base recipe per window (paired; seeds resampled per variant). The rule, fixed
 before the runs: a change is adopted when the 95 % CI of its difference to the base on
 moving-token L1 of ``rla@10 mean8`` lies below zero. The first-seed regression baseline is scored
-beside them as a reference. Resumable: finished runs and scores are skipped.
+beside them as a reference.
+
+Inputs come from the pipeline's manifest (``WORK/manifest.json``, :class:`training.pipeline.Manifest`):
+the first seed's autoencoder and regression (trained and recorded first when they are not current)
+and the split. Every variant run is recorded there as ``ablate/<variant>/seed<k>``, made from that
+autoencoder and split: resumable, a current run is not trained again, and a run whose autoencoder
+or split changed is. Scores are kept in ``WORK/ablate/scores.json`` with the sha256 of the models
+they scored, and a variant is scored again when one of them changed.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -24,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.pipeline import PRESETS, jobs_for, run, seed_dir, train_all, wait
+from training.pipeline import PRESETS, Job, Manifest, job_inputs, record_job, recordings, run, train_all, wait
 
 VARIANTS = {  # name → (extra train_world_model flags, steps multiplier)
     "base": ([], 1),
@@ -43,66 +49,82 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.split(" (")[0]).strip("_").lower()
 
 
-def train_variants(preset, data: Path, work: Path, variants: dict, first: list | None = None) -> dict:
-    """Train every (variant, seed) dynamics, two processes at a time (after the commands ``first``);
-    returns their run folders."""
-    ae = seed_dir(work, preset.seeds[0]) / "autoencoder" / "autoencoder"
-    todo, folders = list(first or []), {}
+def artefact(name: str, seed: int) -> str:
+    """The manifest name of a variant run."""
+    return f"ablate/{slug(name)}/seed{seed}"
+
+
+def variant_jobs(preset, work: Path, variants: dict) -> list[Job]:
+    """One RLA dynamics job per (variant, seed), on the first seed's autoencoder (artefact ``autoencoder<first>``)."""
+    ae = f"autoencoder{preset.seeds[0]}"
+    jobs = []
     for name, (flags, mult) in variants.items():
         for seed in SEEDS:
             out = work / "ablate" / slug(name) / f"seed{seed}"
-            folders[(name, seed)] = out
-            if (out / "rla" / "model.safetensors").exists():
-                continue
-            todo.append([sys.executable, "-m", "training.train_world_model", "--method", "rla", "--autoencoder", str(ae), "--data", str(data),
-                         "--out", str(out), "--preset", preset.model, "--splits", str(work / "splits.json"), "--image-size", str(preset.image_size),
-                         "--steps", str(preset.dynamics_steps * mult), "--minutes", str(preset.minutes_cap), "--batch-size", str(preset.batch_size),
-                         "--threads", "1", "--seed", str(seed), *flags])
-    running: list[subprocess.Popen] = []
+            jobs.append(Job(artefact(name, seed), "training.train_world_model", out, out / "rla" / "model.safetensors", preset.dynamics_steps * mult,
+                            deps=[ae], extra=["--method", "rla", *flags], report="rla_train.json", seed=seed, flags={"--autoencoder": ae}))
+    return jobs
+
+
+def train_variants(preset, data: Path, work: Path, variants: dict, manifest: Manifest) -> list[str]:
+    """Train every (variant, seed) dynamics that is not current in ``manifest``, two processes at a
+    time, and record each; the autoencoder and the split come from the manifest. Returns the
+    artefacts it trained."""
+    todo: list[tuple] = []
+    for job in variant_jobs(preset, work, variants):
+        config, inputs = job.config(preset), job_inputs(preset, manifest, job)
+        if not manifest.current(job.name, config, inputs, path=job.model):
+            todo.append((job, config, inputs))
+    trained = list(todo)
+    running: dict[str, tuple] = {}
     while todo or running:
         while todo and len(running) < 2:
-            cmd = todo.pop(0)
-            running.append(run(cmd, Path(cmd[cmd.index("--out") + 1]) / "train.log"))
+            job, config, inputs = todo.pop(0)
+            running[job.name] = (run(job.command(preset, data, work, manifest=manifest), job.out / "train.log"), time.time(), job, config, inputs)
         time.sleep(2)
-        for p in [p for p in running if p.poll() is not None]:
-            wait(p)
-            running.remove(p)
-    return folders
+        for name, (proc, started, job, config, inputs) in list(running.items()):
+            if proc.poll() is None:
+                continue
+            wait(proc)
+            del running[name]
+            record_job(manifest, job, preset, config, inputs, round((time.time() - started) / 60, 2))
+    return [job.name for job, _, _ in trained]
 
 
-def score(preset, data: Path, work: Path, folders: dict, variants: dict, out_json: Path) -> dict:
+def score(preset, manifest: Manifest, variants: dict, out_json: Path) -> dict:
     from rla import LatentFlow, ModelPack, PackInfo, RegressionWorldModel, RLAAutoencoder
     from rla.data import ChunkEvalSet, Splits, load_episodes
     from rla.encoders import EncoderSpec, build_encoder
     from rla.evaluation import EvalConfig, score_pack, summarize
 
     results = json.loads(out_json.read_text()) if out_json.exists() else {}
-    d = seed_dir(work, preset.seeds[0])
+    first = preset.seeds[0]
     spec = EncoderSpec(kind="pixel_patch", image_size=preset.image_size, patch_size=preset.patch_size)
     encoder = build_encoder(spec)
-    ae = RLAAutoencoder.load(d / "autoencoder" / "autoencoder")
-    regression = RegressionWorldModel.load(d / "regression" / "regression")
-    splits = Splits.load(work / "splits.json")
-    val = splits.select([e for e in load_episodes(data) if e.task != "play"], "val")
+    ae = RLAAutoencoder.load(manifest.require(f"autoencoder{first}").parent)
+    regression = RegressionWorldModel.load(manifest.require(f"regression{first}").parent)
+    splits = Splits.load(manifest.require("splits"))
+    val = splits.select(load_episodes([manifest.require(r.artefact) for r in recordings(preset) if r.split == "val"]), "val")
     evalset = ChunkEvalSet(val, num_chunks=3, chunk=10, start="all", stride=preset.eval_stride)
     items = [evalset[i] for i in range(len(evalset))]
     groups = [it["episode_id"] for it in items]
     cfg = EvalConfig(rla_steps=(10,), cost=False)
     info = PackInfo(encoder=spec, action_dim=int(val[0].actions.shape[1]), action_names=["dx", "dy", "dz", "gripper"][: val[0].actions.shape[1]])
     for name in variants:
-        if name in results:
+        scored = manifest.sha(f"autoencoder{first}", *(artefact(name, s) for s in SEEDS), *([f"regression{first}"] if name == "base" else []))
+        if results.get(name, {}).get("models") == scored:
             continue
         per_seed = []
         for seed in SEEDS:
-            dyn = LatentFlow.load(folders[(name, seed)] / "rla")
+            dyn = LatentFlow.load(manifest.require(artefact(name, seed)).parent)
             baselines = {"regression": regression} if name == "base" else {}
             pack = ModelPack(info, encoder, ae, dyn, baselines)
             print(f"[ablate] scoring {name}, seed {seed} on {len(items)} validation windows", flush=True)
             per_seed.append(score_pack(pack, items, cfg))
         methods = summarize(per_seed, groups, cfg)
-        train = [json.loads((folders[(name, s)] / "rla_train.json").read_text())["train"] for s in SEEDS]
+        budgets = [manifest.entries[artefact(name, s)]["budget"] for s in SEEDS]
         results[name] = {"methods": {k: v for k, v in methods.items() if k in ROWS or k == "regression"},
-                         "steps": train[0]["steps"], "cpu_seconds": [t["cpu_seconds"] for t in train]}
+                         "steps": budgets[0]["steps"], "cpu_seconds": [b["cpu_seconds"] for b in budgets], "models": scored}
         out_json.write_text(json.dumps(results))
     results["_protocol"] = {"windows": len(items), "episodes": len(set(groups)), "split": "val", "seeds": list(SEEDS), "groups": groups}
     out_json.write_text(json.dumps(results))
@@ -154,14 +176,13 @@ def main(argv=None) -> dict:
     torch.set_num_threads(2)
     preset = PRESETS[args.preset]
     variants = {k: v for k, v in VARIANTS.items() if args.variants is None or k in args.variants or k == "base"}
-    # the pipeline's first-seed autoencoder (trained first if missing) and regression (a reference, beside the variants)
+    # the pipeline's first-seed autoencoder and regression (a reference, beside the variants): trained and recorded when not current
+    manifest = Manifest.of(args.work)
     seed = preset.seeds[0]
     one = replace(preset, seeds=[seed], holdout_task=None)
-    train_all(one, args.data, args.work, {}, only={f"autoencoder{seed}"})
-    reg = next(j for j in jobs_for(one, args.work) if j.name == f"regression{seed}")
-    first = [] if reg.done.exists() else [reg.command(one, args.data, args.work, seed)]
-    folders = train_variants(preset, args.data, args.work, variants, first)
-    results = score(preset, args.data, args.work, folders, variants, args.work / "ablate" / "scores.json")
+    train_all(one, args.data, args.work, {}, only={f"autoencoder{seed}", f"regression{seed}"}, manifest=manifest)
+    train_variants(preset, args.data, args.work, variants, manifest)
+    results = score(preset, manifest, variants, args.work / "ablate" / "scores.json")
     text = report(results)
     print(text)
     command = "python -m training.ablate " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -373,10 +373,6 @@ class Job:
     seed: int = 0
     flags: dict = field(default_factory=dict)  # CLI flag → artefact in ``deps`` whose folder it gets, e.g. {"--autoencoder": "autoencoder0"}
 
-    @property
-    def done(self) -> Path:  # the name training.ablate reads it by
-        return self.model
-
     def config(self, preset: PipelinePreset, encoder_weights: str | None = None) -> dict:
         """What decides the trained model besides its inputs; recorded, and a change trains it again."""
         return {"module": self.module, "model": preset.model, "seed": self.seed, "steps": self.steps or "matched",

@@ -284,3 +284,40 @@ def test_matched_steps_read_the_recorded_budgets(tmp_path):
     with pytest.raises(SystemExit, match="no seed of \\[5\\]"):
         matched_steps(manifest, [5])
 
+
+@pytest.mark.slow  # 4 tiny training processes and one again, then validation scoring: about a CPU-minute
+def test_ablate_takes_its_inputs_from_the_manifest_and_records_every_run(tmp_path, monkeypatch):
+    """training.ablate trains its variants on the autoencoder and split the manifest names, records
+    each run there, scores them on validation, and on a rerun trains only a run whose file changed."""
+    monkeypatch.setenv("RLA_CACHE", str(tmp_path / "cache"))
+    import training.common
+
+    monkeypatch.setattr(training.common, "DEFAULT_CACHE", tmp_path / "cache")
+    from training import ablate, pipeline
+
+    data, work = tmp_path / "data", tmp_path / "work"
+    write_planned_recordings(data, pipeline.PRESETS["tiny"])
+    pipeline.main(["--preset", "tiny", "--out", str(tmp_path / "pack"), "--data", str(data), "--work", str(work), "--until", "collect"])
+    results = ablate.main(["--preset", "tiny", "--data", str(data), "--work", str(work), "--out", str(tmp_path / "ablations.md"),
+                           "--variants", "base"])
+    manifest = pipeline.Manifest.of(work)
+    artefacts = manifest.entries
+    runs = ["ablate/base/seed0", "ablate/base/seed1"]
+    assert {"autoencoder0", "regression0", *runs} <= set(artefacts) and "rla0" not in artefacts
+    for seed, name in enumerate(runs):
+        entry = artefacts[name]
+        assert entry["inputs"]["autoencoder0"] == artefacts["autoencoder0"]["sha256"] and entry["inputs"]["splits"] == artefacts["splits"]["sha256"]
+        assert entry["config"]["seed"] == seed and entry["budget"]["steps"] == 20 and entry["sha256"] == file_sha256(entry["path"])
+    preset, base = pipeline.PRESETS["tiny"], {"base": ablate.VARIANTS["base"]}
+    command = ablate.variant_jobs(preset, work, base)[0].command(preset, data, work, manifest=manifest)
+    assert command[command.index("--autoencoder") + 1] == str(Path(artefacts["autoencoder0"]["path"]).parent)
+    assert command[command.index("--splits") + 1] == artefacts["splits"]["path"]
+    assert results["base"]["models"] == manifest.sha("autoencoder0", *runs, "regression0")  # what was scored
+    assert results["_protocol"]["split"] == "val" and results["_protocol"]["windows"] == 3  # one 50-step validation episode
+    mean = results["base"]["methods"]["rla@10 mean8"]["ci"]["token_l1_moving"]["mean"]
+    assert math.isfinite(mean) and "| base | 20 |" in (tmp_path / "ablations.md").read_text()
+    # rerun: every run is current; one whose model file changed is trained again, alone
+    assert ablate.train_variants(preset, data, work, base, manifest) == []
+    Path(artefacts[runs[1]]["path"]).write_bytes(b"not the recorded model")
+    assert ablate.train_variants(preset, data, work, base, manifest) == [runs[1]]
+    assert pipeline.Manifest.of(work).current(runs[1])
