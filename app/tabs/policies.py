@@ -62,7 +62,7 @@ def stored_summary(root: str | Path = POLICIES_DIR) -> dict:
             results.append(load_result(path))
         except ValueError as err:
             skipped.append(str(err))
-    summary = summarize(results, n_boot=1000) if results else {"arms": [], "differences": []}
+    summary = summarize(results) if results else {"arms": [], "differences": []}
     summary["skipped"] = skipped
     return summary
 
