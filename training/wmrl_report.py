@@ -36,6 +36,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--runs", type=Path, nargs="+", required=True, help="WMRL run folders (one per RL seed)")
     p.add_argument("--episodes", type=int, default=64, help="imagined episodes per run for the imagined effect")
     p.add_argument("--seed", type=int, default=1000, help="seed of the imagined starts and noise (not a training seed)")
+    p.add_argument("--data", nargs="+", help="recordings of the imagined env (default: the --data of each run's initial policy)")
+    p.add_argument("--any-seeds", action="store_true", help="accept recordings outside the reserved policy_data seeds")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--plot", type=Path, help="PNG of the learning curves")
     p.add_argument("--out", type=Path, help="markdown table")
@@ -159,10 +161,10 @@ def main(argv=None) -> list[dict]:
     for folder in args.runs:
         run = json.loads((folder / "run.json").read_text())
         summary = json.loads((folder / "wmrl.json").read_text())
-        data = json.loads((Path(run["policy"]) / "train.json").read_text())["data"]
+        data = args.data or json.loads((Path(run["policy"]) / "train.json").read_text())["data"]
         key = (str(data), run["task"])
         if key not in recordings:
-            recordings[key] = recordings_from_episodes(load_task_episodes(data, run["task"], False), pack,
+            recordings[key] = recordings_from_episodes(load_task_episodes(data, run["task"], args.any_seeds), pack,
                                                        cache=FeatureCache(args.cache))
         config = ImaginedEnvConfig(**run["env_config"])
         wmrl = WMRLPolicy.load(folder).eval()

@@ -168,6 +168,14 @@ def test_command_line_run_writes_the_policy_log_and_reward_validity(pack_dir, pa
     assert header["base"]["path"] == str(tmp_path / "bc") and header["base"]["sha256"] == file_sha256(tmp_path / "bc" / "model.safetensors")
     assert header["base"]["unchanged"] is True and header["train"]["iterations"] == 2
     assert header["train"]["reward_validity"] == saved["reward_validity"]
+    from training import wmrl_report
+
+    rows = wmrl_report.main(["--pack", str(pack_dir), "--runs", str(out), "--data", str(data), "--any-seeds", "--episodes", "3",
+                             "--cache", str(tmp_path / "cache"), "--plot", str(tmp_path / "curves.png"), "--out", str(tmp_path / "runs.md")])
+    (row,) = rows
+    assert row["imagined"]["episodes"] == 3 and np.isfinite(row["imagined"]["mean"]) and row["real"] is None  # not evaluated yet
+    assert row["last"] == pytest.approx(saved["imagined_return_last_10pct"], nan_ok=True)
+    assert (tmp_path / "curves.png").stat().st_size > 0 and "| seed 0 |" in (tmp_path / "runs.md").read_text()
     with pytest.raises(SystemExit, match="other settings"):  # the same folder with other settings is refused
         main(["--pack", str(pack_dir), "--policy", str(tmp_path / "bc"), "--task", "PullCube", "--seed", "1", "--out", str(out),
               "--data", str(data), "--any-seeds", "--iterations", "2", "--envs", "4", "--cache", str(tmp_path / "cache")])
