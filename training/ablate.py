@@ -12,11 +12,13 @@ moving-token L1 of ``rla@10 mean8`` lies below zero. The first-seed regression b
 beside them as a reference.
 
 Inputs come from the pipeline's manifest (``WORK/manifest.json``, :class:`training.pipeline.Manifest`):
-the first seed's autoencoder and regression (trained and recorded first when they are not current)
-and the split. Every variant run is recorded there as ``ablate/<variant>/seed<k>``, made from that
-autoencoder and split: resumable, a current run is not trained again, and a run whose autoencoder
-or split changed is. Scores are kept in ``WORK/ablate/scores.json`` with the sha256 of the models
-they scored, and a variant is scored again when one of them changed.
+the first seed's autoencoder and regression (and, for an encoder that is not invertible, the RGB
+decoder; each trained and recorded first when it is not current) and the split. A pipeline run with
+``--encoder/--encoder-weights/--image-size`` is ablated with the same flags. Every variant run is
+recorded there as ``ablate/<variant>/seed<k>``, made from that autoencoder and split: resumable, a
+current run is not trained again, and a run whose autoencoder or split changed is. Scores are kept
+in ``WORK/ablate/scores.json`` with the sha256 of the models they scored, and a variant is scored
+again when one of them changed.
 """
 from __future__ import annotations
 
@@ -30,7 +32,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from training.pipeline import PRESETS, Job, Manifest, job_inputs, record_job, recordings, run, train_all, wait
+from training.common import encoder_spec
+from training.pipeline import (
+    PRESETS,
+    Job,
+    Manifest,
+    configured_preset,
+    encoder_is_invertible,
+    job_inputs,
+    record_job,
+    recordings,
+    run,
+    train_all,
+    wait,
+)
 
 VARIANTS = {  # name → (extra train_world_model flags, steps multiplier)
     "base": ([], 1),
@@ -66,13 +81,13 @@ def variant_jobs(preset, work: Path, variants: dict) -> list[Job]:
     return jobs
 
 
-def train_variants(preset, data: Path, work: Path, variants: dict, manifest: Manifest) -> list[str]:
+def train_variants(preset, data: Path, work: Path, variants: dict, manifest: Manifest, encoder_weights: str | None = None) -> list[str]:
     """Train every (variant, seed) dynamics that is not current in ``manifest``, two processes at a
     time, and record each; the autoencoder and the split come from the manifest. Returns the
     artefacts it trained."""
     todo: list[tuple] = []
     for job in variant_jobs(preset, work, variants):
-        config, inputs = job.config(preset), job_inputs(preset, manifest, job)
+        config, inputs = job.config(preset, encoder_weights), job_inputs(preset, manifest, job)
         if not manifest.current(job.name, config, inputs, path=job.model):
             todo.append((job, config, inputs))
     trained = list(todo)
@@ -80,7 +95,8 @@ def train_variants(preset, data: Path, work: Path, variants: dict, manifest: Man
     while todo or running:
         while todo and len(running) < 2:
             job, config, inputs = todo.pop(0)
-            running[job.name] = (run(job.command(preset, data, work, manifest=manifest), job.out / "train.log"), time.time(), job, config, inputs)
+            cmd = job.command(preset, data, work, manifest=manifest, encoder_weights=encoder_weights)
+            running[job.name] = (run(cmd, job.out / "train.log"), time.time(), job, config, inputs)
         time.sleep(2)
         for name, (proc, started, job, config, inputs) in list(running.items()):
             if proc.poll() is None:
@@ -91,16 +107,18 @@ def train_variants(preset, data: Path, work: Path, variants: dict, manifest: Man
     return [job.name for job, _, _ in trained]
 
 
-def score(preset, manifest: Manifest, variants: dict, out_json: Path) -> dict:
+def score(preset, manifest: Manifest, variants: dict, out_json: Path, encoder_weights: str | None = None) -> dict:
     from rla import LatentFlow, ModelPack, PackInfo, RegressionWorldModel, RLAAutoencoder
     from rla.data import ChunkEvalSet, Splits, load_episodes
     from rla.encoders import EncoderSpec, build_encoder
     from rla.evaluation import EvalConfig, score_pack, summarize
+    from rla.rgb_decoder import RGBDecoder
 
     results = json.loads(out_json.read_text()) if out_json.exists() else {}
     first = preset.seeds[0]
-    spec = EncoderSpec(kind="pixel_patch", image_size=preset.image_size, patch_size=preset.patch_size)
-    encoder = build_encoder(spec)
+    encoder = build_encoder(encoder_spec(preset), weights=encoder_weights)
+    spec = EncoderSpec.of(encoder)
+    rgb_decoder = None if encoder.invertible else RGBDecoder.load(manifest.require("rgb_decoder").parent)
     ae = RLAAutoencoder.load(manifest.require(f"autoencoder{first}").parent)
     regression = RegressionWorldModel.load(manifest.require(f"regression{first}").parent)
     splits = Splits.load(manifest.require("splits"))
@@ -118,7 +136,7 @@ def score(preset, manifest: Manifest, variants: dict, out_json: Path) -> dict:
         for seed in SEEDS:
             dyn = LatentFlow.load(manifest.require(artefact(name, seed)).parent)
             baselines = {"regression": regression} if name == "base" else {}
-            pack = ModelPack(info, encoder, ae, dyn, baselines)
+            pack = ModelPack(info, encoder, ae, dyn, baselines, rgb_decoder=rgb_decoder)
             print(f"[ablate] scoring {name}, seed {seed} on {len(items)} validation windows", flush=True)
             per_seed.append(score_pack(pack, items, cfg))
         methods = summarize(per_seed, groups, cfg)
@@ -172,17 +190,22 @@ def main(argv=None) -> dict:
     parser.add_argument("--work", type=Path, default=Path("runs/pipeline"))
     parser.add_argument("--out", type=Path, default=Path("docs/ablations.md"))
     parser.add_argument("--variants", nargs="*", default=None, help="subset of variant names (default: all)")
+    parser.add_argument("--encoder", default=None, help="the pipeline's --encoder, when it was not the preset's")
+    parser.add_argument("--encoder-weights", default=None, help="the pipeline's --encoder-weights (a timm encoder's local weights)")
+    parser.add_argument("--image-size", type=int, default=None, help="the pipeline's --image-size, when it was not the preset's")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads of scoring (training jobs: one each)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
-    preset = PRESETS[args.preset]
+    torch.set_num_threads(args.threads)
+    preset = configured_preset(args)
     variants = {k: v for k, v in VARIANTS.items() if args.variants is None or k in args.variants or k == "base"}
     # the pipeline's first-seed autoencoder and regression (a reference, beside the variants): trained and recorded when not current
     manifest = Manifest.of(args.work)
     seed = preset.seeds[0]
     one = replace(preset, seeds=[seed], holdout_task=None)
-    train_all(one, args.data, args.work, {}, only={f"autoencoder{seed}", f"regression{seed}"}, manifest=manifest)
-    train_variants(preset, args.data, args.work, variants, manifest)
-    results = score(preset, manifest, variants, args.work / "ablate" / "scores.json")
+    only = {f"autoencoder{seed}", f"regression{seed}"} | (set() if encoder_is_invertible(preset) else {"rgb_decoder"})
+    train_all(one, args.data, args.work, {}, only=only, manifest=manifest, encoder_weights=args.encoder_weights)
+    train_variants(preset, args.data, args.work, variants, manifest, args.encoder_weights)
+    results = score(preset, manifest, variants, args.work / "ablate" / "scores.json", args.encoder_weights)
     text = report(results)
     print(text)
     command = "python -m training.ablate " + " ".join(argv if argv is not None else sys.argv[1:])

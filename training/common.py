@@ -124,6 +124,7 @@ def cli(main) -> None:
     """Run a ``python -m training.X`` entry point: bad input prints its message and exits 2
     (no traceback); ``--debug`` anywhere on the command line keeps the traceback."""
     from rla.data import DatasetError
+    from rla.encoders import EncoderWeightsError
     from rla.hub import CheckpointError
     from rla.pack import PackError
 
@@ -139,7 +140,7 @@ def cli(main) -> None:
             print(f"error: {err.code}", file=sys.stderr)
             sys.exit(2)
         raise
-    except (DatasetError, PackError, CheckpointError, FileNotFoundError, ValueError) as err:
+    except (DatasetError, PackError, CheckpointError, EncoderWeightsError, FileNotFoundError, ValueError) as err:
         if debug:
             raise
         print(f"error: {err}\n(run with --debug for the traceback)", file=sys.stderr)

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import torch
 
-from rla.encoders import EncoderWeightsError
 from rla.evaluation import EvalConfig, evaluate_packs
 from rla.metrics import load_lpips
 from rla.pack import ModelPack
@@ -83,10 +82,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    try:
-        packs = [ModelPack.load(p, encoder_weights=args.encoder_weights) for p in args.pack]
-    except EncoderWeightsError as err:  # a message, not a traceback (training.common.cli)
-        raise SystemExit(str(err)) from err
+    packs = [ModelPack.load(p, encoder_weights=args.encoder_weights) for p in args.pack]
     for item in args.extra:
         name, _, folder = item.partition("=")
         from rla.baselines import RegressionWorldModel

@@ -670,11 +670,12 @@ def later_seed_steps(preset: PipelinePreset) -> list[str]:
 
 
 def configured_preset(args) -> PipelinePreset:
-    """The named preset with the command line's overrides."""
+    """The named preset with the command line's overrides (a command without some of them, e.g.
+    ``training.ablate``, keeps the preset's)."""
     preset = PRESETS[args.preset]
-    if args.holdout_task is not None:
+    if getattr(args, "holdout_task", None) is not None:
         preset = replace(preset, holdout_task=None if args.holdout_task.lower() == "none" else args.holdout_task)
-    if args.seeds:
+    if getattr(args, "seeds", None):
         preset = replace(preset, seeds=list(args.seeds))
     if args.encoder:
         preset = replace(preset, encoder=args.encoder)
@@ -703,20 +704,17 @@ def main(argv=None) -> None:
     preset, start = configured_preset(args), time.time()
     torch.set_num_threads(args.threads)
     from rla import build_encoder
-    from rla.encoders import EncoderWeightsError
     from training.common import encoder_spec
 
-    try:  # wrong name, size or weights fail here, before any work
-        encoder = build_encoder(encoder_spec(preset), weights=args.encoder_weights)
-    except EncoderWeightsError as err:
-        raise SystemExit(str(err)) from err
+    encoder = build_encoder(encoder_spec(preset), weights=args.encoder_weights)  # wrong name, size or weights fail here, before any work
     weights = ["--encoder-weights", str(args.encoder_weights)] if args.encoder_weights else []  # evaluate and properties load the packs with them
     manifest = Manifest.of(args.work)
     timing_file = args.work / "timing.json"
     timing = json.loads(timing_file.read_text()) if timing_file.exists() else {}
 
     def stage(name: str, t0: float, c0: float) -> None:
-        timing[name] = {"wall_minutes": round((time.time() - t0) / 60, 2), "cpu_seconds": round(time.process_time() - c0, 1)}
+        timing[name] = {"wall_minutes": round((time.time() - t0) / 60, 2), "cpu_seconds": round(time.process_time() - c0, 1),
+                        "threads": args.threads}
         args.work.mkdir(parents=True, exist_ok=True)
         timing_file.write_text(json.dumps(timing, indent=2))
         print(f"[pipeline] {name} done after {(time.time() - start) / 60:.1f} min", flush=True)

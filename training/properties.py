@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from rla.autoencoder import RLAAutoencoder
-from rla.encoders import EncoderWeightsError
 from rla.horizons import AUTOENCODER_K_RANGE
 from rla.labels import PATH_LABELS
 from rla.metrics import moving_tokens
@@ -125,10 +124,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        pack = ModelPack.load(args.pack, encoder_weights=args.encoder_weights)
-    except EncoderWeightsError as err:  # a message, not a traceback (training.common.cli)
-        raise SystemExit(str(err)) from err
+    pack = ModelPack.load(args.pack, encoder_weights=args.encoder_weights)
     episodes, note = held_out_episodes(pack, args.data)
     cache = FeatureCache(args.cache)
     tokens = [cache.episode_tokens(e, pack.encoder).half() for e in episodes]  # exact (the cache stores float16), half the memory

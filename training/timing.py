@@ -58,7 +58,9 @@ def table(work: Path, preset: str = "cpu") -> str:
         lines.append(f"| train {r['name']} | {fmt(r['steps'], ',')} | {fmt(r['cpu_seconds'], ',.0f')} | {fmt(r['wall_minutes'], '.1f')} |")
     for stage in ("assemble", "evaluate", "properties"):
         if stage in timing:
-            lines.append(f"| {stage} | — | {timing[stage]['cpu_seconds']:,.0f} (2 threads) | {timing[stage]['wall_minutes']:.1f} |")
+            threads = timing[stage].get("threads", 2)  # files from before the pipeline recorded it: its default, 2
+            cpu = f"{timing[stage]['cpu_seconds']:,.0f} ({threads} thread{'s' * (threads != 1)})"
+            lines.append(f"| {stage} | — | {cpu} | {timing[stage]['wall_minutes']:.1f} |")
     collect_min = sum(r["seconds"] for r in collect) / 60
     cpu = sum(r["cpu_seconds"] or 0 for r in train)
     missing = [r["name"] for r in train if r["cpu_seconds"] is None]

@@ -15,3 +15,22 @@ def test_bad_input_prints_the_message_and_exits_2(tmp_path, module, args, messag
     assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr
     debug = subprocess.run([sys.executable, "-m", module, *args, "--debug"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert debug.returncode != 0 and "Traceback" in debug.stderr and message in debug.stderr
+
+
+@pytest.mark.parametrize("module", ["training.train_autoencoder", "training.train_world_model", "training.train_rgb_decoder"])
+def test_missing_encoder_weights_are_a_message_not_a_traceback(tmp_path, module, capsys):
+    """Every training stage builds its encoder first; weights that are not there end it with their path."""
+    import importlib
+
+    from training.common import cli
+
+    main = importlib.import_module(module).main
+    missing = tmp_path / "no_such_vit.safetensors"
+    args = ["--data", str(tmp_path), "--out", str(tmp_path / "out"), "--encoder", "test_vit.r160_in1k",
+            "--image-size", "64", "--encoder-weights", str(missing)]
+    if module == "training.train_world_model":
+        args += ["--method", "regression"]
+    with pytest.raises(SystemExit) as exited:
+        cli(lambda: main(args))
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and str(missing) in err and err.startswith("error: ") and "Traceback" not in err

@@ -127,7 +127,7 @@ def test_long_jobs_start_first_and_dependencies_come_before_their_users(tmp_path
         assert all(position[d] < position[job.name] for d in job.deps), job.name
 
 
-@pytest.mark.slow  # 7 tiny training processes, evaluate and properties, then one again: about a CPU-minute, several wall minutes
+@pytest.mark.slow  # 7 tiny training processes, evaluate and properties, one again, then 2 ablation runs: over a CPU-minute, several wall minutes
 def test_a_timm_vit_pack_in_one_command(tmp_path, monkeypatch, capsys):
     """``--encoder NAME --encoder-weights PATH --image-size PX``: the same command builds a pack on a
     timm ViT, with the RGB decoder it needs, and evaluates it (the weights handed on to evaluate and
@@ -146,6 +146,8 @@ def test_a_timm_vit_pack_in_one_command(tmp_path, monkeypatch, capsys):
                "--out", str(tmp_path / "pack"), "--data", str(tmp_path / "data"), "--work", str(tmp_path / "work"),
                "--results", str(tmp_path / "docs" / "results.md"), "--threads", "1"]  # 2 threads on 2 busy cores: 20x the CPU time
     pipeline.main(command)  # every stage
+    timing = (tmp_path / "docs" / "timing.md").read_text()  # the later stages ran on the threads the command gave
+    assert re.search(r"\| evaluate \| — \| \d+ \(1 thread\) \|", timing) and "threads)" not in timing
     pack = ModelPack.load(tmp_path / "pack", encoder_weights=weights)
     assert (pack.info.encoder.kind, pack.info.encoder.name, pack.info.encoder.image_size) == ("timm", TIMM_VIT, 64)
     assert pack.encoder.fingerprint == f"timm:{TIMM_VIT}@sha256-{file_sha256(weights)[:12]}:64px" and pack.rgb_decoder is not None
@@ -215,6 +217,19 @@ def test_a_timm_vit_pack_in_one_command(tmp_path, monkeypatch, capsys):
     after = json.loads((tmp_path / "work" / "manifest.json").read_text())["artefacts"]
     assert after["token_flow0"]["sha256"] == file_sha256(token_flow)  # resumed from its finished checkpoint
     assert {k: v["sha256"] for k, v in after.items()} == {k: v["sha256"] for k, v in artefacts.items()}
+    # ablate on the same run: the ViT pipeline's autoencoder and regression as they are, the new dynamics and the scoring on the ViT
+    from training import ablate
+
+    logs = {p.stem: p.stat().st_mtime_ns for p in (tmp_path / "work" / "logs").iterdir()}
+    results = ablate.main(["--preset", "tiny", "--encoder", TIMM_VIT, "--encoder-weights", str(weights), "--image-size", "64",
+                           "--data", str(tmp_path / "data"), "--work", str(tmp_path / "work"), "--out", str(tmp_path / "ablations.md"),
+                           "--variants", "base", "--threads", "1"])
+    assert {p.stem: p.stat().st_mtime_ns for p in (tmp_path / "work" / "logs").iterdir()} == logs  # nothing of the pipeline's retrained
+    runs = json.loads((tmp_path / "work" / "manifest.json").read_text())["artefacts"]
+    for seed in (0, 1):
+        config = runs[f"ablate/base/seed{seed}"]["config"]
+        assert config["encoder"] == TIMM_VIT and config["encoder_weights_sha256"] == file_sha256(weights)
+    assert math.isfinite(results["base"]["methods"]["rla@10 mean8"]["ci"]["token_l1_moving"]["mean"])
 
 
 def test_planned_recordings_are_taken_and_other_files_refused(tmp_path):
