@@ -3,6 +3,7 @@
     python -m training.publish --pack assets/pack --repo-id USER/rla-explorer-pack [--private]
     python -m training.publish --policies assets/policies/PullCube --repo-id USER/rla-policies-pullcube
     python -m training.publish --policies assets/policies/PullCube --repo-id USER/rla-policies-pullcube --dry-run
+    python -m training.publish --pack assets/pack --repo-id USER/rla-explorer-pack --space-readme README.md
 
 The repo is first written as a folder (``--out``, default ``runs/publish/USER__NAME``): the files to
 upload, copied, and ``README.md``, the card (:mod:`rla.cards`: what the models are, the paper and
@@ -21,6 +22,10 @@ only if every check passes is it uploaded:
 Every JSON must parse, every safetensors file must open, and the card must be complete; otherwise
 nothing is sent and the command lists what is wrong. ``--dry-run`` writes and checks the folder and
 prints what would be uploaded, with no network and no token.
+
+``--space-readme README.md`` then names the uploaded repo in the ``models:`` list of that Space
+README's front matter (the Hub links the Space to it); the file is read before anything is sent
+and written only after the upload succeeded (a dry run says what it would add).
 """
 from __future__ import annotations
 
@@ -337,6 +342,31 @@ def publish_policies(args) -> tuple[Path, list[Path]]:
     return args.out, sorted([*repo_files, Path("README.md")])
 
 
+# ---- the Space --------------------------------------------------------------------------------------
+
+def space_card(readme: Path):
+    """The Space card (front matter + text) of ``readme``; refused when it is not a Space README."""
+    from huggingface_hub import SpaceCard
+
+    if not readme.is_file():
+        raise PublishError(f"--space-readme {readme}: no such file")
+    card = SpaceCard.load(readme)
+    if not card.data.to_dict().get("sdk"):
+        raise PublishError(f"--space-readme {readme}: its front matter names no sdk; it is not a Hugging Face Space README")
+    return card
+
+
+def link_space(readme: Path, repo_id: str) -> bool:
+    """Add ``repo_id`` to the ``models:`` of the Space README ``readme``; ``False`` when it is already there."""
+    card = space_card(readme)
+    models = list(card.data.models or [])
+    if repo_id in models:
+        return False
+    card.data.models = [*models, repo_id]
+    card.save(readme)
+    return True
+
+
 # ---- the command ------------------------------------------------------------------------------------
 
 def main(argv=None) -> list[Path]:
@@ -350,15 +380,21 @@ def main(argv=None) -> list[Path]:
     parser.add_argument("--private", action="store_true")
     parser.add_argument("--encoder-weights", default=None, help="local weights of a timm encoder, to load the pack offline")
     parser.add_argument("--dry-run", action="store_true", help="write and check the repo folder, list the files; no network")
+    parser.add_argument("--space-readme", type=Path, default=None,
+                        help="after the upload, name the repo in this Space README's front matter (models:), e.g. README.md")
     args = parser.parse_args(argv)
     if args.repo_id.count("/") != 1 or not all(args.repo_id.split("/")):
         raise PublishError(f"--repo-id {args.repo_id!r}: expected USER/NAME")
+    if args.space_readme is not None:
+        space_card(args.space_readme)  # a wrong file is refused before anything is written or sent
     args.out = args.out or default_out(args.repo_id)
     out, files = publish_pack(args) if args.pack is not None else publish_policies(args)
     for f in files:
         print(f"  {f}")
     if args.dry_run:
         print(f"dry run: {len(files)} files checked in {out} (card: {out / 'README.md'}); they would be uploaded to {args.repo_id}")
+        if args.space_readme is not None:
+            print(f"dry run: {args.repo_id} would be added to the models: of {args.space_readme}")
         return files
     from huggingface_hub import HfApi
 
@@ -367,6 +403,9 @@ def main(argv=None) -> list[Path]:
     api.upload_folder(repo_id=args.repo_id, folder_path=str(out), allow_patterns=[f.as_posix() for f in files],
                       commit_message=f"Upload RLA Explorer {'model pack' if args.pack is not None else 'policies'}")
     print(f"published https://huggingface.co/{args.repo_id}")
+    if args.space_readme is not None:
+        added = link_space(args.space_readme, args.repo_id)
+        print(f"{args.space_readme}: models: {'now names' if added else 'already named'} {args.repo_id}")
     return files
 
 

@@ -181,6 +181,39 @@ def test_an_out_folder_publish_did_not_write_is_left_alone(tmp_path, tiny_pack_d
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me" and no_hub == []
 
 
+def test_space_readme_names_the_uploaded_pack_once_and_only_after_the_upload(tmp_path, tiny_pack_dir, no_hub, capsys):
+    """--space-readme: the project's own Space README gains ``models: [repo]`` after the upload, keeping
+    the rest of its front matter and text; a dry run and a refused pack leave it as it was."""
+    readme = Path(shutil.copy(Path(__file__).resolve().parents[2] / "README.md", tmp_path / "README.md"))
+    original, before = readme.read_text(), huggingface_hub.SpaceCard.load(readme)
+    assert "models" not in before.data.to_dict()  # nothing is published yet: the Space names no repo it cannot link
+    common = ("--pack", tiny_pack_dir, "--repo-id", "someone/rla-pack", "--out", tmp_path / "repo", "--space-readme", readme)
+    _run(*common, "--dry-run")
+    assert readme.read_text() == original and no_hub == []
+    assert "someone/rla-pack would be added to the models: of" in capsys.readouterr().out
+    broken = _copy(tiny_pack_dir, tmp_path / "broken")
+    (broken / "dynamics" / "model.safetensors").write_bytes(b"")
+    with pytest.raises(PackError):
+        _run("--pack", broken, "--repo-id", "someone/rla-pack", "--out", tmp_path / "repo2", "--space-readme", readme)
+    assert readme.read_text() == original and no_hub == []
+    _run(*common)
+    after = huggingface_hub.SpaceCard.load(readme)
+    assert [c[0] for c in no_hub] == ["HfApi", "create_repo", "upload_folder"]
+    assert after.data.models == ["someone/rla-pack"] and after.text == before.text
+    assert {k: v for k, v in after.data.to_dict().items() if k != "models"} == before.data.to_dict()
+    _run(*common)  # published again: named once
+    assert huggingface_hub.SpaceCard.load(readme).data.models == ["someone/rla-pack"]
+
+
+def test_a_space_readme_that_is_not_one_is_refused_before_anything_is_sent(tmp_path, tiny_pack_dir, no_hub):
+    notes = tmp_path / "NOTES.md"
+    notes.write_text("# notes, no front matter\n")
+    for readme, message in ((notes, "not a Hugging Face Space README"), (tmp_path / "missing.md", "no such file")):
+        with pytest.raises(PackError, match=message):
+            _run("--pack", tiny_pack_dir, "--repo-id", "someone/rla-pack", "--out", tmp_path / "repo", "--space-readme", readme)
+    assert no_hub == [] and not (tmp_path / "repo").exists() and notes.read_text() == "# notes, no front matter\n"
+
+
 # ---- policies ---------------------------------------------------------------------------------------
 
 RECORDING = "PullCube_s30000_n20"
