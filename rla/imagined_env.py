@@ -15,7 +15,10 @@ The authors' environment (``wmrl/world_model_env.py``), on this project's models
   the world model predicts ``z_{t+E}`` from the state and the actions (clipped to the action
   bounds, as the simulator does); the prediction becomes the state (no re-encoding).
 - **reward** ``= −scale · mean |z_pred − z_target|`` (scale 5) with ``z_target`` the recorded tokens
-  at the same time ``t + E`` (``"corresponding"``) or the episode's last frame (``"goal"``).
+  at the same time ``t + E`` (``"corresponding"``) or the episode's last frame (``"goal"``). A
+  control, ``"shuffled"``: the tokens at ``t + E`` of another recording (the one half the list
+  away, :func:`shuffled_partner`), so the reward is shaped alike but rewards someone else's video;
+  starts and noise are drawn exactly as with ``"corresponding"``.
 - **end**: ``terminated`` when the recording has no room for another step (``t + E > T``);
   ``truncated`` after ``max_chunk_steps`` steps (6).
 
@@ -41,7 +44,7 @@ import torch
 
 from rla.world_model import RLAWorldModel
 
-REWARDS = ("corresponding", "goal")
+REWARDS = ("corresponding", "goal", "shuffled")
 OBSERVATIONS = ("tokens", "image")
 
 
@@ -76,7 +79,7 @@ class ImaginedEnvConfig:
     actions_per_step: int = 8  # E, env actions per step (the authors': 8, what a policy executes per chunk)
     euler_steps: int = 10  # Euler steps of the flow per prediction (the authors': 30)
     max_chunk_steps: int = 6  # steps before an episode is truncated
-    reward: str = "corresponding"  # target of the reward: the recorded frame at the same time, or the "goal" (last) frame
+    reward: str = "corresponding"  # target: the recorded frame at the same time, the "goal" (last) frame, or "shuffled" (a control)
     reward_scale: float = 5.0  # reward = -scale * mean |z_pred - z_target|
     start_zero_prob: float = 0.5  # probability that an episode starts at the recording's first frame
     temperature: float = 1.0  # scale of the flow's starting noise (0: deterministic predictions)
@@ -94,6 +97,11 @@ class ImaginedEnvConfig:
             raise ValueError(f"ImaginedEnvConfig.start_zero_prob must be in [0, 1], got {self.start_zero_prob}")
         if self.reward_scale <= 0 or self.temperature < 0:
             raise ValueError("ImaginedEnvConfig.reward_scale must be > 0 and temperature >= 0")
+
+
+def shuffled_partner(recording: int, count: int) -> int:
+    """The recording whose frames the ``"shuffled"`` control rewards: the one ``count // 2`` further on (never itself)."""
+    return (recording + count // 2) % count
 
 
 def noise_seed(seed: int, episode: int, step: int) -> int:
@@ -118,6 +126,8 @@ class ImaginedCore:
         shapes = {(tuple(r.tokens.shape[1:]), r.actions.shape[1]) for r in recordings}
         if len(shapes) != 1:
             raise ValueError(f"recordings disagree on token or action shapes: {sorted(shapes)}")
+        if c.reward == "shuffled" and len(recordings) < 2:
+            raise ValueError("reward='shuffled' rewards another recording's frames: it needs at least 2 recordings")
         if c.observation == "image" and to_images is None:
             raise ValueError("observation='image' needs to_images (tokens -> uint8 frames, e.g. pack.to_images)")
         (self.token_shape, self.action_dim), = shapes
@@ -180,6 +190,16 @@ class ImaginedCore:
         z = self.z if envs is None else self.z[list(envs)]
         return z.clone() if self.config.observation == "tokens" else self.to_images(z)
 
+    def target(self, recording: int, t: int) -> torch.Tensor:
+        """The tokens ``(N, D)`` the reward compares the state at recording time ``t`` with."""
+        rec = self.recordings[recording]
+        if self.config.reward == "goal":
+            return rec.tokens[-1]
+        if self.config.reward == "shuffled":
+            other = self.recordings[shuffled_partner(recording, len(self.recordings))]
+            return other.tokens[min(t, other.num_steps)]
+        return rec.tokens[t]
+
     def check_actions(self, a) -> torch.Tensor:
         """``a (B, E, A)`` as a float32 tensor, clipped to the action bounds; a clear error if malformed."""
         try:
@@ -208,7 +228,7 @@ class ImaginedCore:
         z = predict_seeded(self.world_model, self.z, a, seeds, c.euler_steps, c.temperature)
         t_next = self.t + c.actions_per_step
         recs = [self.recordings[r] for r in self.rec]
-        target = torch.stack([r.tokens[-1] if c.reward == "goal" else r.tokens[t] for r, t in zip(recs, t_next)])
+        target = torch.stack([self.target(r, t) for r, t in zip(self.rec, t_next)])
         goal = torch.stack([r.tokens[-1] for r in recs])
         reward = -c.reward_scale * (z - target).abs().mean(dim=(1, 2))
         self.z, self.t = z, t_next

@@ -152,14 +152,15 @@ def load_any_policy(path) -> nn.Module:
 
 @torch.no_grad()
 def imagined_comparison(world_model, wmrl, recording, t0: int, config, *, seed: int = 0, to_images=None,
-                        action_low: float = -1.0, action_high: float = 1.0) -> dict:
+                        action_low: float = -1.0, action_high: float = 1.0, partner=None) -> dict:
     """The initial policy (``wmrl.base``) and the WMRL policy, each acting on its own imagined state from frame ``t0``.
 
     Both run in one :class:`rla.imagined_env.ImaginedCore` of two envs seeded alike, so the world
     model draws the same noise for both at every chunk-step and only the actions differ. Each
     policy acts with its mean action (the executed part of its chunk) on the tokens of its own
     imagined frame. The episode ends when the recording has no room for another step or after
-    ``config.max_chunk_steps``.
+    ``config.max_chunk_steps``. With ``config.reward == "shuffled"``, ``partner`` is the recording
+    whose frames the reward compares with (``rla.imagined_env.shuffled_partner``).
 
     Returns ``t`` (recording time after each chunk), ``reward`` / ``tokens`` / ``frames`` /
     ``actions`` per policy (``initial``, ``wmrl``) and chunk, ``residual`` (WMRL's mean
@@ -169,7 +170,8 @@ def imagined_comparison(world_model, wmrl, recording, t0: int, config, *, seed: 
     e = config.actions_per_step
     if not 0 <= t0 <= recording.num_steps - e:
         raise ValueError(f"start frame {t0} leaves no room for a step of {e} actions (the episode has {recording.num_steps})")
-    core = ImaginedCore(world_model, [recording], 2, config, action_low=action_low, action_high=action_high, seeds=[seed, seed])
+    recordings = [recording] if partner is None else [recording, partner]  # shuffled_partner(0, 2) == 1
+    core = ImaginedCore(world_model, recordings, 2, config, action_low=action_low, action_high=action_high, seeds=[seed, seed])
     core.start(0, 0, t0)
     core.start(1, 0, t0)
     names = ("initial", "wmrl")

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rla.imagined_env import REWARDS
 from training.common import DEFAULT_CACHE, cli, write_json
 
 LOG_FIELDS = ("iteration", "timesteps", "minutes", "imagined_return", "episodes", "reward_per_step", "approx_kl", "value_loss",
@@ -56,8 +57,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--steps-per-iteration", type=int, default=4, help="chunk-steps per env per iteration (the authors': 4)")
     p.add_argument("--euler-steps", type=int, default=10, help="flow Euler steps per prediction (the authors': 30)")
     p.add_argument("--max-chunk-steps", type=int, default=6, help="chunk-steps before an imagined episode is truncated")
-    p.add_argument("--reward", default="corresponding", choices=("corresponding", "goal"),
-                   help="reward target: the recorded frame at the same time, or the recording's last frame")
+    p.add_argument("--reward", default="corresponding", choices=REWARDS,
+                   help="reward target: the recorded frame at the same time, the recording's last frame, or 'shuffled' "
+                        "(a control: another recording's frame at the same time)")
     p.add_argument("--batch-size", type=int, default=32, help="PPO minibatch")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--lr", type=float, default=1e-4)

@@ -11,7 +11,9 @@ world-model noise; ``rla.wmrl.imagined_comparison``) on ``--episodes`` starts dr
 ``--seed``, the paired return difference with a bootstrap CI over episodes. Beside it the **real
 effect**: success of the WMRL policy minus its initial policy in ManiSkill on the same reset seeds
 (``eval_test.json`` of both, paired by reset seed). Imagined up and real down means the policy
-exploits the model. The plot shows the imagined return per iteration (10-iteration running mean),
+exploits the model. ``--reward corresponding`` scores every run's imagined effect with that reward
+(default: each run's own), so a control trained on ``--reward shuffled`` is measured against the
+reward it did not see. The plot shows the imagined return per iteration (10-iteration running mean),
 the mean |residual| and the approximate KL, one line per seed.
 """
 from __future__ import annotations
@@ -19,11 +21,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from rla.imagined_env import REWARDS
 from training.common import DEFAULT_CACHE, cli
 
 MOVE_THRESHOLD = 0.02  # mean |residual| below this (normalised action units): the run "did not move"
@@ -41,6 +45,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     p.add_argument("--plot", type=Path, help="PNG of the learning curves")
     p.add_argument("--out", type=Path, help="markdown table")
+    p.add_argument("--reward", choices=REWARDS, default=None,
+                   help="the reward the imagined effect is scored with (default: each run's own training reward)")
     p.add_argument("--threads", type=int, default=1)
     return p.parse_args(argv)
 
@@ -84,6 +90,7 @@ def real_effect(folder: Path) -> dict | None:
 
 def imagined_effect(pack, wmrl, recordings, config, episodes: int, seed: int) -> dict:
     """Paired imagined return (WMRL − initial) over ``episodes`` starts drawn with ``seed``."""
+    from rla.imagined_env import shuffled_partner
     from rla.stats import paired_difference
     from rla.wmrl import imagined_comparison
 
@@ -94,8 +101,9 @@ def imagined_effect(pack, wmrl, recordings, config, episodes: int, seed: int) ->
         r = int(rng.integers(len(recordings)))
         last = recordings[r].num_steps - e
         t0 = 0 if rng.random() < config.start_zero_prob else int(rng.integers(last + 1))
+        partner = recordings[shuffled_partner(r, len(recordings))] if config.reward == "shuffled" else None
         out = imagined_comparison(pack.world_model, wmrl, recordings[r], t0, config, seed=seed * 100_003 + i,
-                                  action_low=pack.info.action_low, action_high=pack.info.action_high)
+                                  action_low=pack.info.action_low, action_high=pack.info.action_high, partner=partner)
         for name in ret:
             ret[name].append(sum(out["reward"][name]))
     a, b = np.array([ret["wmrl"]]), np.array([ret["initial"]])
@@ -140,7 +148,8 @@ def markdown(rows: list[dict], command: str) -> str:
         real_diff = f"{re['mean']:+.1f} [{re['low']:+.1f}, {re['high']:+.1f}]" if re else "—"
         lines.append(f"| {r['name']} | {r['first']:.3f} → {r['last']:.3f} | {r['residual']:.4f} | "
                      f"{'yes' if r['residual'] >= MOVE_THRESHOLD else 'did not move'} | "
-                     f"{im['mean']:+.4f} [{im['low']:+.4f}, {im['high']:+.4f}] ({im['episodes']} episodes) | {real_rates} | {real_diff} |")
+                     f"{im['mean']:+.4f} [{im['low']:+.4f}, {im['high']:+.4f}] ({im['episodes']} episodes, {im['reward']} reward) | "
+                     f"{real_rates} | {real_diff} |")
     return "\n".join(lines) + "\n"
 
 
@@ -167,13 +176,17 @@ def main(argv=None) -> list[dict]:
             recordings[key] = recordings_from_episodes(load_task_episodes(data, run["task"], args.any_seeds), pack,
                                                        cache=FeatureCache(args.cache))
         config = ImaginedEnvConfig(**run["env_config"])
+        trained_on = config.reward
+        if args.reward:
+            config = replace(config, reward=args.reward)
         wmrl = WMRLPolicy.load(folder).eval()
-        name = f"seed {run['seed']}"
+        name = f"seed {run['seed']}" + ("" if trained_on == "corresponding" else f" ({trained_on} reward)")
         logs[name] = read_log(folder)
-        im = imagined_effect(pack, wmrl, recordings[key], config, args.episodes, args.seed)
+        im = {**imagined_effect(pack, wmrl, recordings[key], config, args.episodes, args.seed), "reward": config.reward}
         rows.append({"name": name, "first": summary["imagined_return_first_10pct"], "last": summary["imagined_return_last_10pct"],
                      "residual": summary["mean_abs_residual_last"], "imagined": im, "real": real_effect(folder)})
-        print(f"[wmrl_report] {folder}: imagined effect {im['mean']:+.4f} [{im['low']:+.4f}, {im['high']:+.4f}]", flush=True)
+        print(f"[wmrl_report] {folder}: imagined effect ({config.reward} reward) {im['mean']:+.4f} [{im['low']:+.4f}, {im['high']:+.4f}]",
+              flush=True)
     command = "python -m training.wmrl_report " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     text = markdown(rows, command)
     print(text)

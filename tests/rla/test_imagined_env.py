@@ -7,7 +7,16 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 
-from rla.imagined_env import ImaginedCore, ImaginedEnv, ImaginedEnvConfig, Recording, noise_seed, recordings_from_episodes, reward_validity
+from rla.imagined_env import (
+    ImaginedCore,
+    ImaginedEnv,
+    ImaginedEnvConfig,
+    Recording,
+    noise_seed,
+    recordings_from_episodes,
+    reward_validity,
+    shuffled_partner,
+)
 from tests.app.tiny import synthetic_episodes
 from tests.rla.imagined import E, pack, pack_dir, recs  # noqa: F401  (fixtures)
 
@@ -127,6 +136,30 @@ def test_rewards_and_episode_ends(recs):
     assert abs(r[0] - float(expected)) < 1e-6 and r[0] < 0
     _, _, term, trunc, _ = goal.step(torch.zeros(1, E, 4))
     assert trunc[0] and not term[0]  # max_chunk_steps = 2
+
+
+def test_the_shuffled_control_rewards_another_recording_from_the_same_starts_and_noise(pack, recs):
+    """reward="shuffled": replaying a recording exactly is rewarded against the partner recording's
+    frame at the same time (never the recording itself); starts, states and noise are those of
+    "corresponding" under the same seeds, so only the reward differs."""
+    assert [shuffled_partner(r, 3) for r in range(3)] == [1, 2, 0] and [shuffled_partner(r, 4) for r in range(4)] == [2, 3, 0, 1]
+    shuffled = ImaginedCore(ReplayModel(recs), recs, 1, config(max_chunk_steps=10, reward="shuffled"), seeds=[0])
+    shuffled.start(0, 1, 4)
+    _, r, _, _, _ = shuffled.step(recs[1].actions[4:4 + E][None])
+    partner = recs[shuffled_partner(1, len(recs))]
+    assert partner is not recs[1] and float(r[0]) == pytest.approx(float(-5 * (recs[1].tokens[4 + E] - partner.tokens[4 + E]).abs().mean()))
+    assert r[0] < 0  # the exact replay that "corresponding" rewards with 0
+    runs = {}
+    for reward in ("corresponding", "shuffled"):
+        core = ImaginedCore.from_pack(pack, recs, 3, config(reward=reward), seeds=[5, 6, 7])
+        z0 = core.reset()
+        z1, r, *_ = core.step(torch.full((3, E, 4), 0.3))
+        runs[reward] = (core.rec.copy(), core.t.copy(), z0, z1, r)
+    (rec_c, t_c, z0_c, z1_c, r_c), (rec_s, t_s, z0_s, z1_s, r_s) = runs["corresponding"], runs["shuffled"]
+    assert (rec_c == rec_s).all() and (t_c == t_s).all() and torch.equal(z0_c, z0_s) and torch.equal(z1_c, z1_s)
+    assert not np.allclose(r_c, r_s)
+    with pytest.raises(ValueError, match="at least 2 recordings"):
+        ImaginedCore(ReplayModel(recs), recs[:1], 1, config(reward="shuffled"))
 
 
 def test_malformed_actions_raise_clear_errors(pack, recs):

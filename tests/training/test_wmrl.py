@@ -176,6 +176,20 @@ def test_command_line_run_writes_the_policy_log_and_reward_validity(pack_dir, pa
     assert row["imagined"]["episodes"] == 3 and np.isfinite(row["imagined"]["mean"]) and row["real"] is None  # not evaluated yet
     assert row["last"] == pytest.approx(saved["imagined_return_last_10pct"], nan_ok=True)
     assert (tmp_path / "curves.png").stat().st_size > 0 and "| seed 0 |" in (tmp_path / "runs.md").read_text()
+    assert "(3 episodes, corresponding reward)" in (tmp_path / "runs.md").read_text()
+    # the shuffled-reward control: trained on another recording's frames, scored with the reward it did not see
+    control = tmp_path / "wmrl_shuffled"
+    main(["--pack", str(pack_dir), "--policy", str(tmp_path / "bc"), "--task", "PullCube", "--seed", "0", "--out", str(control),
+          "--data", str(data), "--any-seeds", "--iterations", "2", "--envs", "4", "--batch-size", "8", "--euler-steps", "2",
+          "--validity-starts", "2", "--cache", str(tmp_path / "cache"), "--threads", "1", "--no-progress", "--reward", "shuffled"])
+    assert json.loads((control / "run.json").read_text())["env_config"]["reward"] == "shuffled"
+    scored = {}
+    for reward in ("corresponding", "shuffled"):
+        (row,) = wmrl_report.main(["--pack", str(pack_dir), "--runs", str(control), "--data", str(data), "--any-seeds", "--episodes", "3",
+                                   "--cache", str(tmp_path / "cache"), "--reward", reward, "--out", str(tmp_path / f"{reward}.md")])
+        assert row["name"] == "seed 0 (shuffled reward)" and row["imagined"]["reward"] == reward
+        scored[reward] = row["imagined"]
+    assert scored["corresponding"]["initial"] != scored["shuffled"]["initial"]  # the same episodes, scored against other frames
     with pytest.raises(SystemExit, match="other settings"):  # the same folder with other settings is refused
         main(["--pack", str(pack_dir), "--policy", str(tmp_path / "bc"), "--task", "PullCube", "--seed", "1", "--out", str(out),
               "--data", str(data), "--any-seeds", "--iterations", "2", "--envs", "4", "--cache", str(tmp_path / "cache")])
