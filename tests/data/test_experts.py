@@ -98,3 +98,24 @@ def test_push_t_measures_the_tee_yaw_and_the_wrapped_angle_error(th, th_goal, ti
     assert dth == pytest.approx(want, abs=1e-5) and -math.pi <= dth < math.pi
     np.testing.assert_allclose(e, [-0.2, 0.3], atol=1e-6)
     np.testing.assert_allclose(p, [0.1, -0.2], atol=1e-6)
+
+
+@pytest.mark.slow  # ManiSkill, ~5–20 s per task
+@pytest.mark.parametrize("task, seed", [("PullCubeTool", 100), ("RollBall", 101), ("PushT", 100)])  # expert_check seeds it solves
+def test_the_pose_math_experts_solve_an_episode(task, seed):
+    from rla.data import TASKS, make_env
+    from rla.experts import ExpertActor
+
+    torch.set_num_threads(1)
+    env = make_env(task, obs_mode="state")
+    try:
+        obs, _ = env.reset(seed=seed)
+        actor = ExpertActor(task)
+        actor.reset(env, seed)
+        solved = False
+        for _ in range(TASKS[task].steps):
+            obs, _, _, _, info = env.step(actor.act(obs))
+            solved = solved or bool(info["success"].any())
+    finally:
+        env.close()
+    assert solved
