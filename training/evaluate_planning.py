@@ -358,12 +358,9 @@ def main(argv=None):
         else:
             print("\n\n".join(markdown_table(s) for s in summaries))
         return summaries
-    try:
-        planner = PlannerConfig(**{name: getattr(a, name) for _, name in FLAGS})
-        cfg = BenchmarkConfig(pack=a.pack, task=a.task, episodes=a.episodes, out=a.out, models=a.models, mode=a.mode,
-                              planner=planner, first_seed=a.first_seed, threads=a.threads, progress=a.progress)
-    except ValueError as err:
-        sys.exit(f"error: {err}")
+    planner = PlannerConfig(**{name: getattr(a, name) for _, name in FLAGS})  # a bad setting: a ValueError, a message (cli)
+    cfg = BenchmarkConfig(pack=a.pack, task=a.task, episodes=a.episodes, out=a.out, models=a.models, mode=a.mode,
+                          planner=planner, first_seed=a.first_seed, threads=a.threads, progress=a.progress)
     sys.stdin = open(os.devnull)  # never block on a ManiSkill asset-download prompt
     summary = run(cfg)
     print(markdown_table(summary))
@@ -372,4 +369,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from training.common import cli
+
+    cli(main)

@@ -210,4 +210,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from training.common import cli
+
+    cli(main)

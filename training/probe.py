@@ -58,4 +58,6 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from training.common import cli
+
+    cli(main)

@@ -181,4 +181,6 @@ def check_resume(out: Path, run: dict) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from training.common import cli
+
+    cli(main)

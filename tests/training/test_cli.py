@@ -34,3 +34,25 @@ def test_missing_encoder_weights_are_a_message_not_a_traceback(tmp_path, module,
         cli(lambda: main(args))
     err = capsys.readouterr().err
     assert exited.value.code == 2 and str(missing) in err and err.startswith("error: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("module, args, message", [
+    ("training.train_policy", ["--pack", "/no/such/pack", "--data", "/no/data", "--task", "PullCube", "--out", "o"],
+     "model pack not found: /no/such/pack"),
+    ("training.evaluate_policy", ["--policy", "/no/such/policy", "--task", "PullCube", "--out", "o.json"],
+     "--policy /no/such/policy: not 'expert', 'zero' or a policy folder"),
+    ("training.probe", ["--pack", "/no/such/pack", "--data", "/no/data", "--out", "p.md"], "model pack not found: /no/such/pack"),
+    ("training.evaluate_planning", ["--pack", "p", "--task", "PushCube", "--out", "o.jsonl"], "--out names the summary, a .json file"),
+])
+def test_policy_probe_and_planning_entry_points_answer_with_the_message(tmp_path, monkeypatch, capsys, module, args, message):
+    """Run as ``python -m`` runs them (their ``__main__`` block, in this process): through
+    training.common.cli, so the message on stderr once, exit 2, no traceback."""
+    import runpy
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [module, *args])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_module(module, run_name="__main__", alter_sys=False)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and err.startswith(f"error: {message}") and "Traceback" not in err and "error: error" not in err
