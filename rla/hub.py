@@ -30,6 +30,17 @@ class HubModule(nn.Module, PyTorchModelHubMixin):
 
     config_class: type = None  # set by subclasses
 
+    def save_pretrained(self, save_directory, **kwargs):
+        """``model.safetensors`` + ``config.json``, without the mixin's generic ``README.md`` (its
+        "More Information Needed" card): model cards are written from the files by
+        :mod:`rla.cards` when ``training.publish`` uploads them. A README already there is kept."""
+        readme = Path(save_directory) / "README.md"
+        kept = readme.exists()
+        out = super().save_pretrained(save_directory, **kwargs)
+        if not kept:
+            readme.unlink(missing_ok=True)
+        return out
+
     @classmethod
     def load(cls, path_or_repo: str | Path, *, revision: str | None = None, local_files_only: bool = False):
         """Load from a local folder or a Hub repo id; raise :class:`CheckpointError` on any problem."""

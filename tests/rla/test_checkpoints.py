@@ -30,7 +30,7 @@ def test_save_load_is_bit_exact(tmp_path, name):
     for p in model.parameters():  # make every tensor non-trivial (zero-init heads included)
         p.data.normal_()
     model.save_pretrained(tmp_path)
-    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == ["model.safetensors"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "model.safetensors"]  # no generic "More Information Needed" card
     assert json.loads((tmp_path / "config.json").read_text())["num_tokens"] == model.config.num_tokens
     loaded = klass.load(tmp_path)
     assert loaded.config == model.config
@@ -125,6 +125,7 @@ def test_pack_round_trip(tmp_path):
     for p in pack.dynamics.parameters():
         p.data.normal_()
     pack.save(tmp_path / "pack")
+    assert not list((tmp_path / "pack").rglob("README.md"))  # cards come from rla.cards, at publishing
     loaded = ModelPack.load(tmp_path / "pack")
     assert loaded.info == pack.info and loaded.results == {"x": 1}
     assert set(loaded.world_models()) == {"rla", "regression"}
