@@ -263,6 +263,18 @@ def wmrl_choices(root: str | Path = POLICIES_DIR) -> list[tuple[str, str]]:
             for p in find_policies(root) if p["policy_kind"] == "wmrl"]
 
 
+def latest_start(folder: str | Path, episode) -> int:
+    """The last start frame of ``episode`` that leaves room for one step of the WMRL run in ``folder``
+    (the actions per step of its ``run.json``; the default env's without one)."""
+    import json
+
+    from rla.imagined_env import ImaginedEnvConfig
+
+    run = Path(folder) / "run.json"
+    stored = (json.loads(run.read_text()).get("env_config") or {}) if run.is_file() else {}
+    return max(0, len(episode.actions) - int(stored.get("actions_per_step", ImaginedEnvConfig().actions_per_step)))
+
+
 def wmrl_env_config(folder: str | Path, execute: int):
     """The imagined env a WMRL run trained in (its ``run.json``), at most :data:`MAX_IMAGINED_CHUNKS` chunk-steps long."""
     import json
@@ -457,7 +469,8 @@ def build_wmrl(ctx, root: str | Path = POLICIES_DIR) -> None:
                 policy = gr.Dropdown(choices, value=choices[0][1] if choices else None, label="WMRL policy", elem_id="wmrl-choice")
                 episode = gr.Dropdown(episode_choices, value=default_episode, elem_id="wmrl-episode",
                                       label="Example episode (its frame starts both rollouts; the reward compares with its video)")
-                t0 = gr.Slider(0, max(1, ctx.episodes.max_steps), value=0, step=1, label="Start frame")
+                last = latest_start(Path(root) / choices[0][1], ctx.episodes.get(default_episode)) if ready else ctx.episodes.max_steps
+                t0 = gr.Slider(0, max(1, last), value=0, step=1, label="Start frame", elem_id="wmrl-start")
                 seed = gr.Number(0, precision=0, label="World-model noise seed", minimum=0)
                 button = gr.Button("Roll out in imagination", variant="primary", interactive=ready, elem_id="imagine-wmrl-btn")
                 gr.Markdown(NO_WMRL if not choices else (ctx.episodes.note or "There are no example episodes.") if not episode_choices
@@ -492,3 +505,13 @@ def build_wmrl(ctx, root: str | Path = POLICIES_DIR) -> None:
 
     button.click(imagine, [ctx.pack_state, policy, episode, t0, seed], [picture, rewards, status], api_name="imagine_wmrl",
                  concurrency_limit=2)
+
+    def fit_start(choice, episode_id, start):
+        """The start slider spans the frames of the chosen episode that leave room for one step."""
+        if choice not in {v for _, v in wmrl_choices(root)} or episode_id not in ctx.episodes.ids:
+            return gr.update()
+        last = latest_start(Path(root) / choice, ctx.episodes.get(episode_id))
+        return gr.update(maximum=max(1, last), value=min(int(start or 0), last))
+
+    for control in (policy, episode):
+        control.change(fit_start, [policy, episode, t0], t0, api_visibility="private", show_progress="hidden")

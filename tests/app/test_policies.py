@@ -191,6 +191,18 @@ def test_no_wmrl_policy_is_said_plainly(tmp_path, pack, episodes):
     assert tab.wmrl_choices(tmp_path) == [("PullCube · wmrl · RL seed 2", "PullCube/wmrl/seed2")]
 
 
+def test_the_wmrl_start_slider_ends_where_one_step_still_fits(tmp_path):
+    from types import SimpleNamespace
+
+    episode = SimpleNamespace(actions=np.zeros((50, 4), np.float32))
+    run = tmp_path / "wmrl" / "seed0"
+    run.mkdir(parents=True)
+    assert tab.latest_start(run, episode) == 42  # no run.json: the default env's 8 actions per step
+    (run / "run.json").write_text(json.dumps({"env_config": {"actions_per_step": 5}}))
+    assert tab.latest_start(run, episode) == 45
+    assert tab.latest_start(run, SimpleNamespace(actions=np.zeros((3, 4), np.float32))) == 0  # too short: frame 0 only
+
+
 def test_imagined_rollouts_share_the_noise_and_only_the_residual_tells_them_apart(tmp_path, pack, episodes):
     from rla.wmrl import imagined_comparison, load_any_policy
 
