@@ -263,27 +263,29 @@ def wmrl_choices(root: str | Path = POLICIES_DIR) -> list[tuple[str, str]]:
             for p in find_policies(root) if p["policy_kind"] == "wmrl"]
 
 
+def stored_env_config(folder: str | Path) -> dict:
+    """The ``env_config`` a WMRL run recorded in its ``run.json`` (empty without one)."""
+    import json
+
+    run = Path(folder) / "run.json"
+    return (json.loads(run.read_text()).get("env_config") or {}) if run.is_file() else {}
+
+
 def latest_start(folder: str | Path, episode) -> int:
     """The last start frame of ``episode`` that leaves room for one step of the WMRL run in ``folder``
     (the actions per step of its ``run.json``; the default env's without one)."""
-    import json
-
     from rla.imagined_env import ImaginedEnvConfig
 
-    run = Path(folder) / "run.json"
-    stored = (json.loads(run.read_text()).get("env_config") or {}) if run.is_file() else {}
-    return max(0, len(episode.actions) - int(stored.get("actions_per_step", ImaginedEnvConfig().actions_per_step)))
+    return max(0, len(episode.actions) - int(stored_env_config(folder).get("actions_per_step", ImaginedEnvConfig().actions_per_step)))
 
 
 def wmrl_env_config(folder: str | Path, execute: int):
     """The imagined env a WMRL run trained in (its ``run.json``), at most :data:`MAX_IMAGINED_CHUNKS` chunk-steps long."""
-    import json
     from dataclasses import replace
 
     from rla.imagined_env import ImaginedEnvConfig
 
-    run = Path(folder) / "run.json"
-    stored = json.loads(run.read_text()).get("env_config") if run.is_file() else None
+    stored = stored_env_config(folder)
     config = ImaginedEnvConfig(**stored) if stored else ImaginedEnvConfig(actions_per_step=execute)
     if config.actions_per_step != execute:
         raise ValueError(f"{folder}: the imagined env ran {config.actions_per_step} actions per step, the policy executes {execute}")
